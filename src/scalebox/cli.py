@@ -1,0 +1,76 @@
+"""`scalebox`: the root command. Mounts each system's Typer app and runs them all with `up`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from scalebox import __version__
+from scalebox.console import cli as console_cli
+from scalebox.core.supervisor import ChildSpec, main_run
+from scalebox.pastebin import cli as pastebin_cli
+
+
+@dataclass(frozen=True)
+class System:
+    """A system `up` starts: its name, sub-command and default port."""
+
+    name: str
+    title: str
+    port: int
+    typer_app: typer.Typer
+
+
+# Systems that exist today, in start order. The console lists exactly these, nothing more.
+SYSTEMS: tuple[System, ...] = (
+    System("pastebin", "Pastebin", 8001, pastebin_cli.app),
+)
+
+app = typer.Typer(
+    help="scalebox: famous internet-scale systems, runnable for real.", no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(console_cli.app, name="console")
+for _system in SYSTEMS:
+    app.add_typer(_system.typer_app, name=_system.name)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def up(
+    only: Annotated[list[str] | None, typer.Option("--only", help="Start only these systems (repeatable).")] = None,
+) -> None:
+    """Start the console and every system, each in its own process; Ctrl-C stops them all."""
+    chosen = [s for s in SYSTEMS if not only or s.name in only]
+    unknown = set(only or ()) - {s.name for s in SYSTEMS}
+    if unknown:
+        raise typer.BadParameter(f"unknown system(s): {', '.join(sorted(unknown))}", param_hint="--only")
+    host = os.environ.get("SCALEBOX_HOST", "127.0.0.1")
+    catalog = ",".join(f"{s.name}={s.title}=http://{host}:{_port(s)}" for s in chosen)
+    env = {"PYTHONUNBUFFERED": "1", "SCALEBOX_CONSOLE_SYSTEMS": catalog}
+    specs = [ChildSpec("console", (sys.executable, "-m", "scalebox", "console", "serve"), env)]
+    specs += [ChildSpec(s.name, (sys.executable, "-m", "scalebox", s.name, "serve"), env) for s in chosen]
+    console_port = os.environ.get("SCALEBOX_CONSOLE_PORT", "8000")
+    typer.echo(f"scalebox {__version__}: console on http://{host}:{console_port}  (Ctrl-C stops everything)")
+    raise typer.Exit(main_run(specs))
+
+
+def _port(system: System) -> int:
+    return int(os.environ.get(f"SCALEBOX_{system.name.upper()}_PORT", system.port))
+
+
+def main() -> int:
+    try:
+        app()
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0

@@ -1,0 +1,1 @@
+"""System-agnostic capability shared by every scalebox system; never imports a system."""

@@ -1,0 +1,45 @@
+"""Every read of "now" goes through a Clock, so tests and simulations control time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Wall-clock time (for timestamps) and a monotonic reading (for intervals)."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@dataclass
+class FakeClock:
+    """Deterministic time for tests and simulations; it only moves when told to."""
+
+    current: datetime = field(default_factory=lambda: datetime(2025, 1, 1, tzinfo=UTC))
+    _monotonic: float = 0.0
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, *, seconds: float) -> None:
+        assert seconds >= 0, "time never goes backwards"
+        self.current += timedelta(seconds=seconds)
+        self._monotonic += seconds

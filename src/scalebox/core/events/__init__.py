@@ -1,0 +1,41 @@
+"""The events port and its adapters; `open_event_bus` picks one from a URL setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from scalebox.core.clock import Clock
+from scalebox.core.errors import InvalidError
+from scalebox.core.events.consumer import ErrorHook, run_consumer
+from scalebox.core.events.memory import MemoryEventBus
+from scalebox.core.events.port import Event, EventBus, Handler, consume_once
+from scalebox.core.events.sqlite import SqliteEventBus
+
+__all__ = [
+    "ErrorHook",
+    "Event",
+    "EventBus",
+    "Handler",
+    "MemoryEventBus",
+    "SqliteEventBus",
+    "consume_once",
+    "open_event_bus",
+    "run_consumer",
+]
+
+
+def open_event_bus(url: str, *, clock: Clock, base_dir: Path | None = None) -> EventBus:
+    """`memory://`, `sqlite:///abs/path.db`, or `sqlite:relative.db` (under `base_dir`, else the cwd)."""
+    parts = urlsplit(url)
+    if parts.scheme == "memory" and not (parts.netloc or parts.path or parts.query):
+        return MemoryEventBus(clock)
+    if parts.scheme == "sqlite" and parts.path and not (parts.netloc or parts.query):
+        path = Path(parts.path)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        return SqliteEventBus(path, clock)
+    raise InvalidError(
+        f"unsupported event bus URL {url!r}: use memory://, sqlite:///abs/path.db or sqlite:relative.db",
+        field="url",
+    )

@@ -1,0 +1,228 @@
+"""The machine APIs: pinnwand's /api/v1 and /curl, haste's /documents, raw and download, and stats.
+
+Handlers translate HTTP to use cases and back; every rule lives in the service and the domain.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from scalebox.pastebin import render
+from scalebox.pastebin.domain import (
+    DEFAULT_EXPIRY,
+    EXPIRIES,
+    Draft,
+    Paste,
+    PasteRequest,
+    Visibility,
+    decode_text,
+)
+from scalebox.pastebin.errors import InvalidPasteError
+from scalebox.pastebin.http.deps import base_url, pastebin, viewer
+from scalebox.pastebin.service import Created, Opened, Viewer
+
+router = APIRouter()
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+PasswordHeader = Annotated[str | None, Header(alias="X-Paste-Password")]
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class FileIn(BaseModel):
+    content: str = Field(max_length=16 * 1024 * 1024)
+    lexer: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class PasteIn(BaseModel):
+    """pinnwand v1's body, plus scalebox's optional fields."""
+
+    expiry: str = DEFAULT_EXPIRY
+    files: list[FileIn] = Field(min_length=1, max_length=20)
+    title: str = Field(default="", max_length=200)
+    visibility: Visibility = Visibility.UNLISTED
+    burn_after_reading: bool = False
+    password: str | None = Field(default=None, max_length=1024)
+
+
+def _links(request: Request, created: Created) -> dict[str, str]:
+    base = base_url(request)
+    return {
+        "link": f"{base}{created.paste.id}",
+        "raw": f"{base}raw/{created.paste.id}",
+        "removal": f"{base}remove/{created.removal_token}",
+    }
+
+
+@router.get("/api/v1/lexer", tags=["pinnwand v1"])
+async def list_lexers() -> dict[str, str]:
+    """Every lexer name the API accepts, with its display name."""
+    return render.list_lexers()
+
+
+@router.get("/api/v1/expiry", tags=["pinnwand v1"])
+async def list_expiries() -> dict[str, str]:
+    """Every expiry name the API accepts, with its duration."""
+    return {name: "never" if life is None else str(life) for name, life in EXPIRIES.items()}
+
+
+@router.post("/api/v1/paste", tags=["pinnwand v1"])
+async def create_paste(request: Request, body: PasteIn, who: ViewerDep) -> dict[str, str]:
+    """Create a (multi-file) paste; answers its link and its removal link."""
+    paste_request = PasteRequest(
+        files=tuple(Draft(f.content, f.lexer or None, f.name) for f in body.files),
+        title=body.title,
+        expiry=body.expiry,
+        visibility=body.visibility,
+        burn_after_reading=body.burn_after_reading,
+        password=body.password or None,
+        source="api",
+    )
+    created = await pastebin(request).pastes.create(paste_request, who)
+    return _links(request, created)
+
+
+@router.get("/api/v1/paste/{paste_id}", tags=["pinnwand v1"])
+async def show_paste(
+    request: Request, paste_id: str, who: ViewerDep, password: PasswordHeader = None
+) -> Response:
+    """A paste and its files as JSON (consumes a burn-after-reading paste)."""
+    opened = await pastebin(request).pastes.open(paste_id, who, password)
+    return JSONResponse(_paste_json(request, opened), headers=cache_headers(opened.paste))
+
+
+@router.delete("/api/v1/paste/{paste_id}", status_code=204, tags=["pinnwand v1"])
+async def delete_paste(request: Request, paste_id: str, who: ViewerDep) -> Response:
+    """Delete your own paste (API key or session required)."""
+    await pastebin(request).pastes.delete(paste_id, who)
+    return Response(status_code=204)
+
+
+@router.delete("/remove/{token}", status_code=204, tags=["pinnwand v1"])
+async def remove_by_token(request: Request, token: str) -> Response:
+    """Delete a paste with the secret removal link it was created with."""
+    await pastebin(request).pastes.remove_by_token(token)
+    return Response(status_code=204)
+
+
+@router.post("/curl", tags=["curl"])
+async def create_from_curl(request: Request, who: ViewerDep) -> PlainTextResponse:
+    """`curl -F raw=@file host/curl` (form field `raw`, optional `lexer`, `expiry`), or a raw body."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(_FORM_TYPES):
+        form = await request.form(max_files=1, max_fields=10)
+        raw = form.get("raw")
+        text = decode_text(await raw.read()) if hasattr(raw, "read") else str(raw or "")
+        options = {key: str(form.get(key) or "") for key in ("lexer", "expiry", "title", "burn", "password")}
+    else:
+        text = decode_text(await request.body())
+        options = {
+            key: request.query_params.get(key, "") for key in ("lexer", "expiry", "title", "burn", "password")
+        }
+    if not text.strip():
+        raise InvalidPasteError(
+            "nothing to paste: send the text in the form field `raw` or as the body", field="raw"
+        )
+    paste_request = PasteRequest(
+        files=(Draft(text, options["lexer"] or None),),
+        title=options["title"],
+        expiry=options["expiry"] or DEFAULT_EXPIRY,
+        burn_after_reading=options["burn"] in ("1", "true", "yes", "on"),
+        password=options["password"] or None,
+        source="curl",
+    )
+    created = await pastebin(request).pastes.create(paste_request, who)
+    links = _links(request, created)
+    return PlainTextResponse(
+        f"Paste URL:   {links['link']}\nRaw URL:     {links['raw']}\nRemoval URL: {links['removal']}\n"
+    )
+
+
+@router.post("/documents", tags=["haste"])
+async def create_document(request: Request, who: ViewerDep) -> dict[str, str]:
+    """haste-server's create: the raw body becomes a paste; answers {"key": id}."""
+    text = decode_text(await request.body())
+    created = await pastebin(request).pastes.create(PasteRequest(files=(Draft(text),), source="haste"), who)
+    return {"key": created.paste.id}
+
+
+@router.get("/documents/{key}", tags=["haste"])
+async def show_document(request: Request, key: str, who: ViewerDep) -> Response:
+    """haste-server's read: {"data": text, "key": id}."""
+    opened = await pastebin(request).pastes.open(key, who)
+    return JSONResponse({"data": opened.texts[0], "key": key}, headers=cache_headers(opened.paste))
+
+
+@router.get("/raw/{paste_id}", tags=["raw"])
+@router.get("/raw/{paste_id}/{number}", tags=["raw"])
+async def raw(
+    request: Request, paste_id: str, who: ViewerDep, number: int = 1, password: PasswordHeader = None
+) -> Response:
+    """One file as text/plain (the first unless a 1-based number is given)."""
+    opened = await pastebin(request).pastes.open(paste_id, who, password)
+    text = _nth(opened, number)
+    return PlainTextResponse(text, headers=cache_headers(opened.paste))
+
+
+@router.get("/download/{paste_id}", tags=["raw"])
+@router.get("/download/{paste_id}/{number}", tags=["raw"])
+async def download(
+    request: Request, paste_id: str, who: ViewerDep, number: int = 1, password: PasswordHeader = None
+) -> Response:
+    """One file as an attachment named after the file (or the paste id)."""
+    opened = await pastebin(request).pastes.open(paste_id, who, password)
+    text = _nth(opened, number)
+    name = opened.paste.files[number - 1].name or f"{paste_id}-{number}.txt"
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)[:100] or "paste.txt"
+    headers = {**cache_headers(opened.paste), "Content-Disposition": f'attachment; filename="{safe}"'}
+    return PlainTextResponse(text, headers=headers)
+
+
+@router.get("/api/stats", tags=["operations"])
+async def stats(request: Request) -> dict[str, object]:
+    """Live figures for the console: live pastes, reads in the last minute, cache hit ratio."""
+    figures = await pastebin(request).upkeep.figures()
+    return {
+        "pastes": figures.pastes,
+        "reads_per_minute": figures.reads_per_minute,
+        "cache_hit_ratio": figures.cache_hit_ratio,
+    }
+
+
+def _nth(opened: Opened, number: int) -> str:
+    if not 1 <= number <= len(opened.texts):
+        raise InvalidPasteError(f"this paste has {len(opened.texts)} file(s); there is no file {number}")
+    return opened.texts[number - 1]
+
+
+def _paste_json(request: Request, opened: Opened) -> dict[str, object]:
+    paste, base = opened.paste, base_url(request)
+    return {
+        "id": paste.id,
+        "title": paste.title,
+        "visibility": paste.visibility.value,
+        "created_at": paste.created_at.isoformat(),
+        "expires_at": paste.expires_at.isoformat() if paste.expires_at else None,
+        "burned": opened.burned,
+        "files": [
+            {
+                "name": f.name,
+                "lexer": f.lexer,
+                "content": text,
+                "raw": f"{base}raw/{paste.id}/{f.position + 1}",
+            }
+            for f, text in zip(paste.files, opened.texts, strict=True)
+        ],
+    }
+
+
+def cache_headers(paste: Paste) -> dict[str, str]:
+    """Shared caches may keep public and unlisted pastes briefly; never private, burn or sealed ones."""
+    if paste.visibility is Visibility.PRIVATE or paste.burn_after_reading or paste.encrypted:
+        return {"Cache-Control": "private, no-store"}
+    return {"Cache-Control": f"public, max-age={int(timedelta(minutes=5).total_seconds())}"}

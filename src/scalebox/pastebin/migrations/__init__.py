@@ -1,0 +1,1 @@
+"""Alembic migrations of the pastebin's tables (version table `alembic_version_pastebin`)."""
