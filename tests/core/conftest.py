@@ -24,7 +24,7 @@ CONTRACT_BLOCK_BYTES = 4096  # small blocks, so modest blobs cross many block bo
 @pytest.fixture(scope="session")
 def s3_endpoint_url() -> Iterator[str]:
     """http://127.0.0.1:<port> of a moto S3 server started on a free port for this session."""
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415  (2 s import; only S3 tests pay it)
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scalebox.core.blobs import BlobInfo, FilesystemBlobStore, InvalidBlobKeyError
-from scalebox.core.blobs.blockfile import HEADER_BYTES, decode_blob, decode_blob_range, encode_prefix
+from scalebox.core.blobs.blockfile import (
+    HEADER_BYTES,
+    decode_blob,
+    decode_blob_range,
+    decode_layout,
+    encode_prefix,
+)
 from scalebox.core.errors import IntegrityError
 
 BLOCK = 1024
@@ -75,6 +83,27 @@ def test_decode_blob_detects_any_flipped_byte(data: bytes, block_bytes: int, whe
     stored[where % len(stored)] ^= 0x01
     with pytest.raises(IntegrityError, match="'k'"):
         decode_blob(bytes(stored), "k")
+
+
+def test_decode_layout_rejects_file_shorter_than_header() -> None:
+    with pytest.raises(IntegrityError, match="shorter than its header"):
+        decode_layout(b"SBXB\x01", 5, "k")
+
+
+def test_decode_layout_rejects_unknown_format_version() -> None:
+    fields = struct.pack(">4sB3xIQ", b"SBXB", 2, 4, 0)
+    header = fields + struct.pack(">I", zlib.crc32(fields))  # intact, but from a future format
+    with pytest.raises(IntegrityError, match="not a version 1 blob file"):
+        decode_layout(header, len(header), "k")
+
+
+def test_decode_blob_range_raises_integrity_error_when_file_shrinks_during_read() -> None:
+    data = make_data(100)
+    stored = encode_prefix(data, 16) + data
+    shrunk = stored[:-30]  # cut by another process after the size was read
+    read_at = lambda offset, length: shrunk[offset : offset + length]  # noqa: E731
+    with pytest.raises(IntegrityError, match="ends inside its data"):
+        decode_blob_range(read_at, len(stored), "k", 60, 100)
 
 
 async def test_put_stores_key_at_suffixed_path_under_root(store: FilesystemBlobStore) -> None:
@@ -147,6 +176,25 @@ async def test_put_leaves_only_the_final_file_after_large_write(store: Filesyste
     blocks = -(-len(data) // BLOCK)
     assert (directory / "blob.blob").stat().st_size == HEADER_BYTES + 4 * blocks + len(data)
     assert await store.get("big/blob") == data
+
+
+async def test_put_removes_its_temp_file_when_rename_fails(store: FilesystemBlobStore) -> None:
+    stored_path(store, "d/k").mkdir(parents=True)  # a directory squats on the blob's file name
+    with pytest.raises(IsADirectoryError):
+        await store.put("d/k", b"never lands")
+    assert [path.name for path in (store.root / "d.d").iterdir()] == ["k.blob"]
+
+
+async def test_list_skips_blob_deleted_while_listing(store: FilesystemBlobStore) -> None:
+    keys = [f"d/k{number:03}" for number in range(300)]  # more than one batch of entries
+    for key in keys:
+        await store.put(key, b"x")
+    listed = []
+    async for info in store.list():
+        if not listed:
+            await store.delete(keys[-1])  # the directory was read already; the file is gone
+        listed.append(info.key)
+    assert listed == keys[:-1]
 
 
 async def test_list_skips_entries_this_store_did_not_write(store: FilesystemBlobStore) -> None:

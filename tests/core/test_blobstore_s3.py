@@ -90,12 +90,37 @@ async def test_ensure_bucket_accepts_existing_bucket(s3_blob_store: S3BlobStore)
     assert await s3_blob_store.get("k") == b"still here"
 
 
-async def test_put_raises_when_bucket_missing(
+async def test_ensure_bucket_creates_bucket_outside_default_region(
     boto3_session: boto3.session.Session, s3_endpoint_url: str, s3_bucket: str
 ) -> None:
+    store = S3BlobStore(
+        s3_bucket,
+        endpoint_url=s3_endpoint_url,
+        region="eu-west-1",
+        access_key=S3_ACCESS_KEY,
+        secret_key=S3_SECRET_KEY,
+        session=boto3_session,
+    )
+    await store.ensure_bucket()
+    await store.ensure_bucket()
+    await store.put("k", b"in Ireland")
+    assert await store.get("k") == b"in Ireland"
+    await store.close()
+
+
+async def test_operations_raise_client_error_when_bucket_missing(
+    boto3_session: boto3.session.Session, s3_endpoint_url: str, s3_bucket: str
+) -> None:
+    # A missing bucket is a deployment mistake, not a missing blob: it must not read as "not found".
     store = make_s3_blob_store(boto3_session, s3_endpoint_url, s3_bucket)
     with pytest.raises(ClientError, match="NoSuchBucket"):
         await store.put("k", b"nowhere to go")
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        await store.get("k")
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        await store.get_range("k", 0, 1)
+    with pytest.raises(ClientError):
+        await store.exists("k")
     await store.close()
 
 

@@ -11,6 +11,14 @@ import structlog
 LogFormat = Literal["console", "json"]
 
 
+def _drop_color_message(
+    _logger: object, _method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    # uvicorn attaches an ANSI-coloured copy of each message; the renderer colours (or not) itself.
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: LogFormat = "console") -> None:
     """Route stdlib and structlog records through one renderer; call once per process, at the edge."""
     shared: list[structlog.types.Processor] = [
@@ -18,6 +26,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "console") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
@@ -34,7 +43,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "botocore", "boto3", "urllib3", "aiosqlite", "asyncio"):
+    for noisy in ("uvicorn.access", "botocore", "boto3", "urllib3", "aiosqlite", "asyncio", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -140,6 +140,7 @@ class AccountService:
         return credentials.account
 
     async def get(self, account_id: int) -> Account | None:
+        """The account with this id, or None."""
         return await self._repo.get_account(account_id)
 
     async def set_banned(self, account_id: int, banned: bool) -> Account:

@@ -91,10 +91,14 @@ def decode_blob_range(read_at: ReadAt, file_bytes: int, key: str, start: int, en
     if start >= end:
         return b""
     first, last = start // layout.block_bytes, (end - 1) // layout.block_bytes
-    crcs = read_at(HEADER_BYTES + _CRC.size * first, _CRC.size * (last - first + 1))
+    crcs_bytes = _CRC.size * (last - first + 1)
+    crcs = read_at(HEADER_BYTES + _CRC.size * first, crcs_bytes)
     span_start = first * layout.block_bytes
     span_end = min((last + 1) * layout.block_bytes, layout.data_bytes)
     data = read_at(layout.data_offset + span_start, span_end - span_start)
+    if len(crcs) != crcs_bytes or len(data) != span_end - span_start:
+        # Only if something other than this store shortened the file after its size was checked.
+        raise IntegrityError(f"blob {key!r}: file ends inside its data")
     _verify_blocks(memoryview(crcs), memoryview(data), first, layout.block_bytes, key)
     return data[start - span_start : end - span_start]
 
@@ -106,8 +110,7 @@ def decode_size(header: bytes, file_bytes: int, key: str) -> int:
 
 def _verify_blocks(crcs: memoryview, data: memoryview, first_block: int, block_bytes: int, key: str) -> None:
     expected = [crc for (crc,) in _CRC.iter_unpack(crcs)]
-    if len(expected) != -(-len(data) // block_bytes):
-        raise IntegrityError(f"blob {key!r}: file ends inside its data")
+    assert len(expected) == -(-len(data) // block_bytes), (len(expected), len(data))
     for index, crc in enumerate(expected):
         block = data[index * block_bytes : (index + 1) * block_bytes]
         if zlib.crc32(block) != crc:

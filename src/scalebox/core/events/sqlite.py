@@ -79,7 +79,7 @@ class SqliteEventBus:
     async def publish(self, topic: str, key: bytes, value: bytes) -> int:
         timestamp_us = _encode_timestamp(self._clock.now())
         offset = await self._run(lambda conn: _insert_event(conn, topic, key, value, timestamp_us))
-        pass
+        self._published.set()
         self._published = asyncio.Event()
         return offset
 

@@ -5,20 +5,23 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from scalebox.core.web import Pages
-from scalebox.pastebin.http import api, pages
+from scalebox.pastebin.http import account_pages, api, discovery_pages, moderation_pages, pages
 from scalebox.pastebin.http.deps import page_context
+from scalebox.pastebin.http.view import template_globals
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 NAV = (("/", "New paste"), ("/recent", "Recent"), ("/trending", "Trending"), ("/search", "Search"))
 
 
 def routers() -> list[APIRouter]:
-    # pages last: its catch-all `/{paste_id}` must not shadow the API's fixed paths.
-    return [api.router, pages.router]
+    # pages last: its catch-all `/{paste_id}` must not shadow any fixed path above it.
+    return [api.router, account_pages.router, moderation_pages.router, discovery_pages.router, pages.router]
 
 
 def build_pages() -> Pages:
-    return Pages(TEMPLATES, site_name="pastebin", nav=NAV, context_hooks=(page_context,))
+    return Pages(
+        TEMPLATES, site_name="pastebin", nav=NAV, context_hooks=(page_context,), globals_=template_globals()
+    )
 
 
 __all__ = ["build_pages", "routers"]

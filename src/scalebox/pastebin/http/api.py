@@ -185,12 +185,15 @@ async def download(
 
 @router.get("/api/stats", tags=["operations"])
 async def stats(request: Request) -> dict[str, object]:
-    """Live figures for the console: live pastes, reads in the last minute, cache hit ratio."""
+    """Live figures in the shape the console reads from every system: key, label, value, unit."""
     figures = await pastebin(request).upkeep.figures()
     return {
-        "pastes": figures.pastes,
-        "reads_per_minute": figures.reads_per_minute,
-        "cache_hit_ratio": figures.cache_hit_ratio,
+        "system": "pastebin",
+        "figures": [
+            {"key": "pastes", "label": "Pastes", "value": figures.pastes, "unit": ""},
+            {"key": "reads_per_minute", "label": "Reads/min", "value": figures.reads_per_minute, "unit": ""},
+            {"key": "cache_hit_ratio", "label": "Cache hit ratio", "value": figures.cache_hit_ratio, "unit": "ratio"},
+        ],
     }
 
 

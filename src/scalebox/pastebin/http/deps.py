@@ -81,5 +81,9 @@ def sign_out(response: Response) -> None:
 
 
 def page_context(request: Request) -> dict[str, object]:
-    """Values every page template gets: the CSRF token and the signed-in account."""
-    return {"csrf_token": csrf_token(request), "account": getattr(request.state, "account", None)}
+    """Values every page template gets: the CSRF token, the signed-in account, whether sign-up is open."""
+    return {
+        "csrf_token": csrf_token(request),
+        "account": getattr(request.state, "account", None),
+        "signup_enabled": pastebin(request).settings.signup,
+    }

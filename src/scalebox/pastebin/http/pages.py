@@ -1,5 +1,353 @@
-"""Web pages (being written)."""
+"""The paste pages: the editor, a paste (behind its burn or password gate), owner deletion, removal
+links and reports. Handlers translate forms to use cases and back; every rule lives in the service.
 
-from fastapi import APIRouter
+Registered last: its catch-all `/{paste_id}` must not shadow any fixed path.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import FormData
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from scalebox.core.errors import DomainError, ForbiddenError, InvalidError, LimitExceededError
+from scalebox.core.web.errors import status_for
+from scalebox.pastebin import render
+from scalebox.pastebin.domain import (
+    DEFAULT_EXPIRY,
+    EXPIRY_LABELS,
+    FILES_MAX,
+    Draft,
+    Paste,
+    PasteFile,
+    PasteRequest,
+    Visibility,
+    token_hash,
+)
+from scalebox.pastebin.errors import InvalidPasteError, PasswordRequiredError, PasteTooLargeError
+from scalebox.pastebin.http.deps import base_url, pastebin, viewer
+from scalebox.pastebin.http.view import (
+    NO_STORE,
+    field as form_field,
+    fields,
+    local_path,
+    pygments_stylesheet,
+    read_form,
+    render_page,
+)
+from scalebox.pastebin.service import Opened, Viewer
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_CACHE = {"Cache-Control": "private, no-cache"}  # pages carry this browser's CSRF token
+_MARKDOWN_INLINE_CHARS_MAX = 32 * 1024  # larger Markdown renders in a worker thread
+
+
+@dataclass
+class FileForm:
+    """One file as the editor shows it."""
+
+    content: str = ""
+    name: str = ""
+    lexer: str = ""  # "" is auto-detect
+
+
+@dataclass
+class EditorForm:
+    """The editor's fields, kept as typed so a refused paste is shown back exactly."""
+
+    files: list[FileForm] = field(default_factory=lambda: [FileForm()])
+    title: str = ""
+    expiry: str = DEFAULT_EXPIRY
+    visibility: str = Visibility.UNLISTED.value
+    burn: bool = False
+    password: str = ""
+
+    @classmethod
+    def from_form(cls, form: FormData) -> EditorForm:
+        # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the text had LF.
+        contents = [text.replace("\r\n", "\n") for text in fields(form, "content")] or [""]
+        names, lexers = fields(form, "name"), fields(form, "lexer")
+        files = [
+            FileForm(text, names[i] if i < len(names) else "", lexers[i] if i < len(lexers) else "")
+            for i, text in enumerate(contents)
+        ]
+        return cls(
+            files=files,
+            title=form_field(form, "title"),
+            expiry=form_field(form, "expiry") or DEFAULT_EXPIRY,
+            visibility=form_field(form, "visibility") or Visibility.UNLISTED.value,
+            burn=bool(form_field(form, "burn")),
+            password=form_field(form, "password"),
+        )
+
+    def to_request(self) -> PasteRequest:
+        # Extra file slots left empty are unused slots of the form, not empty files.
+        files = [f for f in self.files if f.content.strip()] or self.files[:1]
+        try:
+            visibility = Visibility(self.visibility)
+        except ValueError:
+            raise InvalidPasteError("choose public, unlisted or private", field="visibility") from None
+        return PasteRequest(
+            files=tuple(Draft(f.content, f.lexer or None, f.name.strip() or None) for f in files),
+            title=self.title,
+            expiry=self.expiry,
+            visibility=visibility,
+            burn_after_reading=self.burn,
+            password=self.password or None,
+            source="web",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileView:
+    """One file of a paste page: its metadata, its HTML, and whether that HTML is rendered Markdown."""
+
+    file: PasteFile
+    html: str
+    markdown: bool
+    rendered: bool
+
+    @property
+    def number(self) -> int:
+        return self.file.position + 1
+
+
+# -- the editor -------------------------------------------------------------------------------------
+
+
+@router.get("/static/pygments.css")
+async def pygments_css() -> Response:
+    css, _version = pygments_stylesheet()  # the URL carries the version, so it may be cached for a year
+    return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=31536000"})
+
+
+@router.get("/")
+async def show_editor(request: Request, clone: str | None = None) -> HTMLResponse:
+    who = await viewer(request)
+    form, flashes = EditorForm(), []
+    if clone:
+        form, flashes = await _clone_form(request, clone, who)
+    return _editor(request, form, who, flashes=flashes)
+
+
+@router.get("/clone/{paste_id}")
+async def clone(paste_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/?clone={quote(paste_id, safe='')}", status_code=303)
+
+
+@router.post("/create")
+async def create(request: Request) -> Response:
+    who = await viewer(request)
+    form = await read_form(request)
+    editor = EditorForm.from_form(form)
+    if form_field(form, "add_file"):
+        if len(editor.files) < FILES_MAX:
+            editor.files.append(FileForm())
+        return _editor(request, editor, who, headers=NO_STORE)
+    try:
+        created = await pastebin(request).pastes.create(editor.to_request(), who)
+    except (InvalidError, LimitExceededError, ForbiddenError) as exc:
+        return _editor(request, editor, who, error=exc)
+    token = quote(created.removal_token, safe="")
+    return RedirectResponse(f"/{created.paste.id}?created={token}", status_code=303)
+
+
+async def _clone_form(request: Request, paste_id: str, who: Viewer) -> tuple[EditorForm, list[tuple[str, str]]]:
+    pastes = pastebin(request).pastes
+    paste = await pastes.get(paste_id, who)
+    if paste.encrypted or paste.burn_after_reading:
+        notice = "Password-protected and burn-after-reading pastes cannot be cloned."
+        return EditorForm(), [("warn", notice)]
+    texts = [await pastes.text_of(paste, file, None) for file in paste.files]
+    files = [FileForm(text, f.name or "", f.lexer) for f, text in zip(paste.files, texts, strict=True)]
+    notice = f"Editing a copy of paste {paste.id}. Saving makes a new paste; the original stays as it is."
+    return EditorForm(files=files, title=paste.title), [("ok", notice)]
+
+
+def _editor(
+    request: Request,
+    form: EditorForm,
+    who: Viewer,
+    *,
+    error: DomainError | None = None,
+    flashes: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    status, response_headers = 200, dict(headers or {})
+    if error is not None:
+        status = 413 if isinstance(error, PasteTooLargeError) else status_for(error)
+        response_headers.update(NO_STORE)  # the form is shown back, password included
+        retry = getattr(error, "retry_after_seconds", None)
+        if retry is not None:
+            response_headers["Retry-After"] = str(max(1, round(retry + 0.49)))
+    context = {
+        "form": form,
+        "lexers": render.list_lexers(),
+        "common_lexers": render.COMMON_LEXERS,
+        "expiries": EXPIRY_LABELS,
+        "files_max": FILES_MAX,
+        "signed_in": who.account_id is not None,
+        "flashes": [*(flashes or []), *([("error", error.detail)] if error else [])],
+        "error_field": getattr(error, "field", None) if error else None,
+    }
+    return render_page(request, "editor.html", context, status_code=status, headers=response_headers)
+
+
+# -- removal links and reports ----------------------------------------------------------------------
+
+
+@router.get("/remove/{token}")
+async def confirm_removal(request: Request, token: str) -> HTMLResponse:
+    await viewer(request)
+    paste = await pastebin(request).pastes.get_by_removal_token(token)
+    return render_page(request, "remove.html", {"paste": paste, "token": token}, headers=NO_STORE)
+
+
+@router.post("/remove/{token}")
+async def remove(request: Request, token: str) -> HTMLResponse:
+    await viewer(request)
+    await read_form(request)
+    paste_id = await pastebin(request).pastes.remove_by_token(token)
+    return render_page(request, "removed.html", {"paste_id": paste_id})
+
+
+@router.get("/report/{paste_id}")
+async def show_report_form(request: Request, paste_id: str) -> HTMLResponse:
+    paste = await pastebin(request).pastes.get(paste_id, await viewer(request))
+    return render_page(request, "report.html", {"paste": paste, "reason": "", "flashes": []})
+
+
+@router.post("/report/{paste_id}")
+async def report(request: Request, paste_id: str) -> HTMLResponse:
+    who = await viewer(request)
+    form = await read_form(request)
+    pastes = pastebin(request).pastes
+    reason = form_field(form, "reason")
+    try:
+        await pastes.report(paste_id, reason, who)
+    except LimitExceededError as exc:
+        context = {"paste": await pastes.get(paste_id, who), "reason": reason, "flashes": [("error", exc.detail)]}
+        return render_page(request, "report.html", context, status_code=429)
+    return render_page(request, "report_sent.html", {"paste_id": paste_id})
+
+
+# -- a paste -----------------------------------------------------------------------------------------
+
+
+@router.get("/{paste_id}")
+async def show_paste(
+    request: Request, paste_id: str, created: str | None = None, view: str | None = None
+) -> HTMLResponse:
+    who = await viewer(request)
+    pastes = pastebin(request).pastes
+    paste = await pastes.get(paste_id, who)
+    removal = _removal_link(request, paste, created)
+    headers = NO_STORE if removal else PAGE_CACHE
+    if paste.burn_after_reading or paste.encrypted:
+        return _gate(request, paste, who, removal=removal, headers=headers)
+    opened = await pastes.open(paste.id, who)
+    return await _paste_page(request, opened, who, removal=removal, rendered=view == "rendered", headers=headers)
+
+
+@router.post("/{paste_id}/reveal")
+@router.post("/{paste_id}/unlock")
+async def reveal(request: Request, paste_id: str) -> Response:
+    """Open a burn-after-reading or password-protected paste: the one read that shows its content."""
+    who = await viewer(request)
+    form = await read_form(request)
+    pastes = pastebin(request).pastes
+    paste = await pastes.get(paste_id, who)
+    if not (paste.burn_after_reading or paste.encrypted):
+        return RedirectResponse(f"/{paste.id}", status_code=303)
+    password = form_field(form, "password") or None
+    try:
+        opened = await pastes.open(paste.id, who, password)
+    except PasswordRequiredError:
+        error = "That password is not right." if password else "Enter the paste's password."
+        return _gate(request, paste, who, removal=None, error=error, headers=NO_STORE)
+    return await _paste_page(request, opened, who, removal=None, rendered=False, headers=NO_STORE)
+
+
+@router.post("/{paste_id}/delete")
+async def delete(request: Request, paste_id: str) -> Response:
+    who = await viewer(request)
+    form = await read_form(request)
+    await pastebin(request).pastes.delete(paste_id, who)
+    target = local_path(form_field(form, "next"), default="")
+    if target:
+        separator = "&" if "?" in target else "?"
+        return RedirectResponse(f"{target}{separator}deleted={quote(paste_id, safe='')}", status_code=303)
+    return render_page(request, "removed.html", {"paste_id": paste_id})
+
+
+def _removal_link(request: Request, paste: Paste, token: str | None) -> str | None:
+    """The removal link, only for the creator's redirect: whoever holds the token made the paste."""
+    if not token or len(token) > 64 or not hmac.compare_digest(token_hash(token), paste.removal_hash):
+        return None
+    return f"{base_url(request)}remove/{quote(token, safe='')}"
+
+
+def _can_delete(paste: Paste, who: Viewer) -> bool:
+    return who.is_admin or (who.account_id is not None and who.account_id == paste.owner_id)
+
+
+def _gate(
+    request: Request,
+    paste: Paste,
+    who: Viewer,
+    *,
+    removal: str | None,
+    headers: dict[str, str],
+    error: str | None = None,
+) -> HTMLResponse:
+    context = {
+        "paste": paste,
+        "removal": removal,
+        "can_delete": _can_delete(paste, who),
+        "flashes": [("error", error)] if error else [],
+    }
+    status = 403 if error else 200
+    return render_page(request, "paste_gate.html", context, status_code=status, headers=headers)
+
+
+async def _paste_page(
+    request: Request,
+    opened: Opened,
+    who: Viewer,
+    *,
+    removal: str | None,
+    rendered: bool,
+    headers: dict[str, str],
+) -> HTMLResponse:
+    paste, pastes = opened.paste, pastebin(request).pastes
+    files = []
+    for file, text in zip(paste.files, opened.texts, strict=True):
+        markdown = file.lexer in render.MARKDOWN_LEXERS
+        if rendered and markdown:
+            html = await _markdown_html(text)
+        else:
+            html = await pastes.highlighted(paste, file, text)
+        files.append(FileView(file, html, markdown, rendered and markdown))
+    context = {
+        "paste": paste,
+        "files": files,
+        "gated": paste.burn_after_reading or paste.encrypted,
+        "burned": opened.burned,
+        "removal": removal,
+        "can_delete": _can_delete(paste, who),
+        "rendered": rendered,
+        "has_markdown": any(f.markdown for f in files),
+    }
+    return render_page(request, "paste.html", context, headers=headers)
+
+
+async def _markdown_html(text: str) -> str:
+    if len(text) <= _MARKDOWN_INLINE_CHARS_MAX:
+        return render.render_markdown(text)
+    return await asyncio.to_thread(render.render_markdown, text)

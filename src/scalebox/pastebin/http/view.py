@@ -67,7 +67,7 @@ def local_path(target: str | None, default: str = "/") -> str:
 def relative_time(moment: datetime, now: datetime) -> str:
     """"3 minutes ago" or "in 6 days": coarse on purpose, the exact time is in the title attribute."""
     seconds = (moment - now).total_seconds()
-    amount = abs(seconds)
+    amount = round(abs(seconds))  # whole seconds: a day less a microsecond still reads "1 day"
     if amount < 60:
         return "just now" if seconds <= 0 else "in under a minute"
     unit, size = next(

@@ -1,0 +1,103 @@
+"""Load generation with wrk and wrk.lua: one fixed-concurrency run, parsed into a Result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
+_MARK = "WRK_JSON "
+
+
+@dataclass(frozen=True)
+class Load:
+    """The shape of every run: the same for both servers."""
+
+    threads: int = 2
+    connections: int = 32
+    duration_s: int = 15
+    warmup_s: int = 3
+    timeout_s: int = 10
+
+
+@dataclass(frozen=True)
+class Result:
+    """One wrk run. Requests answered with a non-2xx/3xx status count as errors, not throughput."""
+
+    requests: int
+    duration_s: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def ok_per_second(self) -> float:
+        return (self.requests - self.errors) / self.duration_s if self.duration_s else 0.0
+
+
+def find_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (the Debian package)")
+    return path
+
+
+def wrk_version(wrk: str) -> str:
+    # `wrk -v` prints its version and usage, then exits 1.
+    output = subprocess.run([wrk, "-v"], capture_output=True, text=True, timeout=10, check=False).stdout
+    first = output.splitlines()[0] if output else "wrk"
+    return " ".join(first.split()[:3])
+
+
+def run_wrk(wrk: str, base_url: str, load: Load, duration_s: int, script_args: list[str]) -> Result:
+    """Run wrk against `base_url` for `duration_s`; bounded by a hard timeout."""
+    command = [
+        wrk,
+        f"--threads={load.threads}",
+        f"--connections={load.connections}",
+        f"--duration={duration_s}s",
+        f"--timeout={load.timeout_s}s",
+        f"--script={WRK_SCRIPT}",
+        base_url,
+        "--",
+        *script_args,
+    ]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration_s + load.timeout_s + 30, check=False
+    )
+    line = next((ln for ln in completed.stdout.splitlines() if ln.startswith(_MARK)), None)
+    if completed.returncode != 0 or line is None:
+        raise RuntimeError(
+            f"wrk failed ({completed.returncode}): {' '.join(command)}\n{completed.stdout}\n{completed.stderr}"
+        )
+    data = json.loads(line[len(_MARK) :])
+    errors = sum(
+        data[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
+    return Result(
+        requests=data["requests"],
+        duration_s=data["duration_us"] / 1e6,
+        errors=errors,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+    )
+
+
+def median_result(results: list[Result]) -> Result:
+    """Across rounds: the round with the median throughput (the lower middle for an even count, which
+    never overstates), so the latencies shown belong to the same run as the rate."""
+    ranked = sorted(results, key=lambda result: result.ok_per_second)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def spread(results: list[Result]) -> float:
+    """Relative spread (max-min)/median of throughput across rounds; 0 for one round."""
+    rates = [result.ok_per_second for result in results]
+    if len(rates) < 2:
+        return 0.0
+    middle = statistics.median(rates)
+    return (max(rates) - min(rates)) / middle if middle else 0.0

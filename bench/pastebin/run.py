@@ -1,0 +1,240 @@
+"""scalebox pastebin against pinnwand 1.5.0, side by side in one run, under the same wrk load.
+
+    .venv/bin/python bench/pastebin/run.py            # full run; writes docs/benchmarks.md
+    .venv/bin/python bench/pastebin/run.py --quick    # 3 s per case, smoke test; writes nothing
+
+Both servers run at once (one app process each, SQLite on local disk), only one is loaded at a time.
+Reads cycle through pastes created first through each server's POST /api/v1/paste; creates post
+distinct 2 KiB Python files. See README.md beside this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import load as loadgen
+import report
+import server as servers
+import spy
+from load import Load, Result
+from report import Case, Context, Row
+from sample import create_body_template, sample_python
+
+DOCS = servers.REPO / "docs" / "benchmarks.md"
+CASES = (
+    Case("page", "read: paste page (HTML)", 3.0),
+    Case("raw", "read: raw text (/raw/<id>)", 3.0),
+    Case("create", "create: POST /api/v1/paste", 2.0),
+)
+
+
+@dataclass
+class Target:
+    """A server under test and what the cases need from it."""
+
+    server: servers.Server
+    paths: dict[str, Path] = field(default_factory=dict)  # read case key -> file of paths
+    unavailable: dict[str, str] = field(default_factory=dict)  # case key -> why it cannot run
+    results: dict[str, list[Result]] = field(default_factory=dict)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 s per case, 1 s warm-up; writes no docs")
+    parser.add_argument("--duration", type=int, help="seconds per measured case (default 15, quick 3)")
+    parser.add_argument("--warmup", type=int, help="seconds of warm-up per case (default 3, quick 1)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every case; the median round is shown")
+    parser.add_argument("--pastes", type=int, default=100, help="pastes the read cases cycle through")
+    parser.add_argument("--pinnwand-venv", type=Path, help="reuse a venv with pinnwand 1.5.0 installed")
+    parser.add_argument("--py-spy", type=Path, help="profile scalebox with this py-spy binary (round 1)")
+    parser.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "scalebox-bench-profiles")
+    parser.add_argument("--write", dest="write", action="store_true", default=None, help="write docs")
+    parser.add_argument("--no-write", dest="write", action="store_false", help="do not write docs")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        args.write = not args.quick and args.py_spy is None  # profiled runs are slower: not the record
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    load = Load(
+        threads=args.threads,
+        connections=args.connections,
+        duration_s=args.duration or (3 if args.quick else 15),
+        warmup_s=args.warmup if args.warmup is not None else (1 if args.quick else 3),
+    )
+    wrk = loadgen.find_wrk()
+    _stop_on_signals()
+    work_dir = Path(tempfile.mkdtemp(prefix="scalebox-bench-pastebin-"))
+    started: list[servers.Server] = []
+    load_before = report.load_average()
+    try:
+        python = _pinnwand_python(args, work_dir)
+        theirs_versions = servers.pinnwand_versions(python)
+        if theirs_versions["pinnwand"] != servers.PINNWAND_VERSION:
+            raise SystemExit(f"expected pinnwand {servers.PINNWAND_VERSION}, found {theirs_versions['pinnwand']}")
+        started.append(servers.start_scalebox(work_dir))
+        started.append(servers.start_pinnwand(work_dir, python))
+        for each in started:
+            servers.wait_ready(each)
+        ours, theirs = (Target(each) for each in started)
+        for target in (ours, theirs):
+            _seed(target, args.pastes, work_dir)
+        body = work_dir / "create-body.json"
+        body.write_bytes(create_body_template())
+        _run_cases(wrk, load, args, ours, theirs, body)
+        rows = _rows(ours, theirs)
+        table = report.render_table(rows)
+        print(f"\n{table}\n")
+        if args.write:
+            context = Context(
+                date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                command=_command(argv),
+                machine=report.machine(),
+                load_before=load_before,
+                load_after=report.load_average(),
+                ours=report.our_versions(),
+                theirs=", ".join(f"{name} {version}" for name, version in theirs_versions.items()),
+                wrk=loadgen.wrk_version(wrk),
+                load=load,
+                rounds=args.rounds,
+                pastes=args.pastes,
+            )
+            report.write_section(DOCS, report.render_section(context, table))
+            print(f"wrote the Pastebin section of {DOCS.relative_to(servers.REPO)}")
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        for each in reversed(started):
+            servers.stop(each)
+        if args.keep:
+            print(f"kept {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so the finally block stops both servers."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+
+
+def _pinnwand_python(args: argparse.Namespace, work_dir: Path) -> Path:
+    if args.pinnwand_venv is not None:
+        return Path(args.pinnwand_venv) / "bin" / "python"
+    print("installing pinnwand into a throwaway venv...", flush=True)
+    return servers.make_pinnwand_venv(work_dir / "pinnwand-venv")
+
+
+def _seed(target: Target, count: int, work_dir: Path) -> None:
+    """Create `count` pastes through the API, then check each read case answers 200 before loading it."""
+    name = target.server.name
+    ids = [servers.create_paste(target.server, sample_python(f"{name}-{n}")) for n in range(count)]
+    for key, prefix in (("page", "/"), ("raw", "/raw/")):
+        path_file = work_dir / f"{name}-{key}.txt"
+        path_file.write_text("".join(f"{prefix}{paste_id}\n" for paste_id in ids))
+        target.paths[key] = path_file
+        status, content_type = servers.probe(target.server, f"{prefix}{ids[0]}")
+        if status != 200:
+            target.unavailable[key] = f"{name} answers HTTP {status} ({content_type or 'no body type'})"
+    print(f"{name}: {count} pastes created on {target.server.base_url}", flush=True)
+
+
+def _run_cases(
+    wrk: str, load: Load, args: argparse.Namespace, ours: Target, theirs: Target, body: Path
+) -> None:
+    for round_number in range(1, args.rounds + 1):
+        for index, case in enumerate(CASES):
+            # Alternate who goes first, so drift in the machine's load does not favour one side.
+            order = (ours, theirs) if (index + round_number) % 2 else (theirs, ours)
+            for target in order:
+                if case.key in target.unavailable:
+                    continue
+                profile = args.py_spy is not None and target is ours and round_number == 1
+                result = _run_case(wrk, load, args, target, case, body, round_number, profile)
+                target.results.setdefault(case.key, []).append(result)
+                print(
+                    f"round {round_number} {case.title:<28} {target.server.name:<9} "
+                    f"{result.ok_per_second:9,.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
+                    f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}",
+                    flush=True,
+                )
+
+
+def _run_case(
+    wrk: str,
+    load: Load,
+    args: argparse.Namespace,
+    target: Target,
+    case: Case,
+    body: Path,
+    round_number: int,
+    profile: bool,
+) -> Result:
+    def script_args(salt: str) -> list[str]:
+        if case.key == "create":
+            return ["create", str(body), f"{salt}{round_number}"]
+        return ["read", str(target.paths[case.key])]
+
+    if load.warmup_s:
+        loadgen.run_wrk(wrk, target.server.base_url, load, load.warmup_s, script_args("w"))
+    if not profile:
+        return loadgen.run_wrk(wrk, target.server.base_url, load, load.duration_s, script_args("m"))
+    args.profile_dir.mkdir(parents=True, exist_ok=True)
+    collapsed = args.profile_dir / f"scalebox-{case.key}.txt"
+    recorder = spy.start(args.py_spy, target.server.process.pid, load.duration_s, collapsed)
+    try:
+        result = loadgen.run_wrk(wrk, target.server.base_url, load, load.duration_s, script_args("m"))
+    finally:
+        spy.finish(recorder, timeout_s=30)
+    if collapsed.exists():
+        print(f"\nprofile of scalebox, {case.title} ({collapsed}):\n{spy.summarise(collapsed)}\n")
+    return result
+
+
+def _rows(ours: Target, theirs: Target) -> list[Row]:
+    rows = []
+    for case in CASES:
+        mine, other = ours.results.get(case.key, []), theirs.results.get(case.key, [])
+        note = "; ".join(t.unavailable[case.key] for t in (ours, theirs) if case.key in t.unavailable)
+        rows.append(
+            Row(
+                case=case,
+                ours=loadgen.median_result(mine) if mine else None,
+                theirs=loadgen.median_result(other) if other else None,
+                note=note,
+                spread_ours=loadgen.spread(mine),
+                spread_theirs=loadgen.spread(other),
+            )
+        )
+    return rows
+
+
+def _command(argv: list[str]) -> str:
+    return shlex.join([".venv/bin/python", "bench/pastebin/run.py", *argv])
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print("interrupted; both servers stopped", file=sys.stderr)
+        sys.exit(130)
