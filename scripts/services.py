@@ -254,13 +254,14 @@ def run_command(command: Sequence[str], env: dict[str, str]) -> int:
         print(f"services: command not found: {command[0]}", file=sys.stderr)
         return 127
     try:
-        return process.wait()
+        returncode = process.wait()
     except KeyboardInterrupt:
         end_command(process, signal.SIGINT, forward_now=False)
         raise
     except TerminatedError:
         end_command(process, signal.SIGTERM, forward_now=True)
         raise
+    return 128 - returncode if returncode < 0 else returncode  # killed by signal N: 128+N, as shells say
 
 
 def block_signals() -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 
@@ -32,8 +33,6 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """A SQLAlchemy URL (postgresql+asyncpg) to a fresh, empty database dropped after the test."""
-    import asyncpg
-
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(postgres_admin_url)
     try:
@@ -55,6 +54,6 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def redis_namespace() -> Iterator[str]:
+def redis_namespace() -> str:
     """A key prefix no other test uses, so tests share one Redis without seeing each other."""
-    yield f"test:{uuid.uuid4().hex[:12]}:"
+    return f"test:{uuid.uuid4().hex[:12]}:"

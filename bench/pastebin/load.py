@@ -33,10 +33,24 @@ class Result:
     errors: int
     p50_ms: float
     p99_ms: float
+    drain_s: float = 0.0  # how long the server stayed busy after the run (background work)
+    cpu_s: float = 0.0  # CPU time the server used from the run's start until it was idle again
 
     @property
     def ok_per_second(self) -> float:
         return (self.requests - self.errors) / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Answers per second of the server's CPU time, background work included: what a busy,
+        shared machine changes least, since a starved server uses less CPU as well as serving less."""
+        return (self.requests - self.errors) / self.cpu_s if self.cpu_s else 0.0
+
+    @property
+    def sustained_per_second(self) -> float:
+        """Throughput counting the work the server did after answering, until it went idle."""
+        elapsed = self.duration_s + self.drain_s
+        return (self.requests - self.errors) / elapsed if elapsed else 0.0
 
 
 def find_wrk() -> str:
@@ -71,9 +85,8 @@ def run_wrk(wrk: str, base_url: str, load: Load, duration_s: int, script_args: l
     )
     line = next((ln for ln in completed.stdout.splitlines() if ln.startswith(_MARK)), None)
     if completed.returncode != 0 or line is None:
-        raise RuntimeError(
-            f"wrk failed ({completed.returncode}): {' '.join(command)}\n{completed.stdout}\n{completed.stderr}"
-        )
+        output = f"{completed.stdout}\n{completed.stderr}"
+        raise RuntimeError(f"wrk failed ({completed.returncode}): {' '.join(command)}\n{output}")
     data = json.loads(line[len(_MARK) :])
     errors = sum(
         data[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
@@ -92,6 +105,11 @@ def median_result(results: list[Result]) -> Result:
     never overstates), so the latencies shown belong to the same run as the rate."""
     ranked = sorted(results, key=lambda result: result.ok_per_second)
     return ranked[(len(ranked) - 1) // 2]
+
+
+def median_per_cpu_second(results: list[Result]) -> float | None:
+    rates = [result.per_cpu_second for result in results if result.cpu_s]
+    return statistics.median(rates) if rates else None
 
 
 def spread(results: list[Result]) -> float:

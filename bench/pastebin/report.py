@@ -23,6 +23,7 @@ class Case:
     key: str
     title: str
     target_ratio: float  # the bar for ours/pinnwand
+    sustained: bool = False  # rate over the run plus the server's busy time after it
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,23 @@ class Row:
     note: str = ""
     spread_ours: float = 0.0
     spread_theirs: float = 0.0
+    per_cpu_ours: float | None = None  # median over rounds of answers per server CPU-second
+    per_cpu_theirs: float | None = None
+
+    def rate(self, result: Result) -> float:
+        return result.sustained_per_second if self.case.sustained else result.ok_per_second
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        if self.per_cpu_ours is None or not self.per_cpu_theirs:
+            return None
+        return self.per_cpu_ours / self.per_cpu_theirs
 
     @property
     def ratio(self) -> float | None:
-        if self.ours is None or self.theirs is None or not self.theirs.ok_per_second:
+        if self.ours is None or self.theirs is None or not self.rate(self.theirs):
             return None
-        return self.ours.ok_per_second / self.theirs.ok_per_second
+        return self.rate(self.ours) / self.rate(self.theirs)
 
 
 def machine() -> str:
@@ -80,28 +92,36 @@ def our_versions() -> str:
 def render_table(rows: list[Row]) -> str:
     header = (
         "| case | scalebox req/s | pinnwand req/s | ours/pinnwand | target | "
+        "per server CPU-second: scalebox / pinnwand (ratio) | "
         "scalebox p50 / p99 ms | pinnwand p50 / p99 ms | errors (ours / pinnwand) |\n"
-        "|---|---:|---:|---:|---|---:|---:|---:|"
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|"
     )
     lines = [header]
     for row in rows:
         ratio = row.ratio
         ratio_text = "n/a" if ratio is None else f"**{ratio:.2f}x**"
         verdict = "n/a" if ratio is None else ("met" if ratio >= row.case.target_ratio else "missed")
+        cpu_ratio = row.cpu_ratio
+        cpu_text = "n/a" if cpu_ratio is None else f"{cpu_ratio:.2f}x"
         lines.append(
-            f"| {row.case.title} | {_rate(row.ours, row.spread_ours)} | "
-            f"{_rate(row.theirs, row.spread_theirs)} | {ratio_text} | "
-            f">= {row.case.target_ratio:g}x: {verdict} | {_latency(row.ours)} | {_latency(row.theirs)} | "
-            f"{_errors(row.ours)} / {_errors(row.theirs)} |"
+            f"| {row.case.title} | {_rate(row, row.ours, row.spread_ours)} | "
+            f"{_rate(row, row.theirs, row.spread_theirs)} | {ratio_text} | "
+            f">= {row.case.target_ratio:g}x: {verdict} | "
+            f"{_count(row.per_cpu_ours)} / {_count(row.per_cpu_theirs)} ({cpu_text}) | "
+            f"{_latency(row.ours)} | {_latency(row.theirs)} | {_errors(row.ours)} / {_errors(row.theirs)} |"
         )
     notes = [f"- {row.case.title}: {row.note}" for row in rows if row.note]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
-def _rate(result: Result | None, spread: float) -> str:
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _rate(row: Row, result: Result | None, spread: float) -> str:
     if result is None:
         return "n/a"
-    text = f"{result.ok_per_second:,.0f}"
+    text = f"{row.rate(result):,.0f}"
     return f"{text} (±{spread * 50:.0f}%)" if spread else text
 
 

@@ -11,6 +11,7 @@ distinct 2 KiB Python files. See README.md beside this file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import shlex
 import shutil
@@ -33,8 +34,11 @@ DOCS = servers.REPO / "docs" / "benchmarks.md"
 CASES = (
     Case("page", "read: paste page (HTML)", 3.0),
     Case("raw", "read: raw text (/raw/<id>)", 3.0),
-    Case("create", "create: POST /api/v1/paste", 2.0),
+    Case("create", "create: POST /api/v1/paste (answered)", 2.0),
 )
+# Not a run of its own: the create run's pastes over the run plus the time the server stayed busy
+# after it. scalebox highlights, scans and indexes in background workers; pinnwand does it all inline.
+SUSTAINED_CREATE = Case("create", "create, counting the background work after it", 2.0, sustained=True)
 
 
 @dataclass
@@ -48,7 +52,9 @@ class Target:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="3 s per case, 1 s warm-up; writes no docs")
     parser.add_argument("--duration", type=int, help="seconds per measured case (default 15, quick 3)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up per case (default 3, quick 1)")
@@ -58,7 +64,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pastes", type=int, default=100, help="pastes the read cases cycle through")
     parser.add_argument("--pinnwand-venv", type=Path, help="reuse a venv with pinnwand 1.5.0 installed")
     parser.add_argument("--py-spy", type=Path, help="profile scalebox with this py-spy binary (round 1)")
-    parser.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "scalebox-bench-profiles")
+    parser.add_argument(
+        "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "scalebox-bench-profiles"
+    )
     parser.add_argument("--write", dest="write", action="store_true", default=None, help="write docs")
     parser.add_argument("--no-write", dest="write", action="store_false", help="do not write docs")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
@@ -85,7 +93,9 @@ def main(argv: list[str]) -> int:
         python = _pinnwand_python(args, work_dir)
         theirs_versions = servers.pinnwand_versions(python)
         if theirs_versions["pinnwand"] != servers.PINNWAND_VERSION:
-            raise SystemExit(f"expected pinnwand {servers.PINNWAND_VERSION}, found {theirs_versions['pinnwand']}")
+            raise SystemExit(
+                f"expected pinnwand {servers.PINNWAND_VERSION}, found {theirs_versions['pinnwand']}"
+            )
         started.append(servers.start_scalebox(work_dir))
         started.append(servers.start_pinnwand(work_dir, python))
         for each in started:
@@ -95,7 +105,7 @@ def main(argv: list[str]) -> int:
             _seed(target, args.pastes, work_dir)
         body = work_dir / "create-body.json"
         body.write_bytes(create_body_template())
-        _run_cases(wrk, load, args, ours, theirs, body)
+        _run_cases(Bench(wrk, load, args, ours, theirs, body))
         rows = _rows(ours, theirs)
         table = report.render_table(rows)
         print(f"\n{table}\n")
@@ -158,61 +168,77 @@ def _seed(target: Target, count: int, work_dir: Path) -> None:
     print(f"{name}: {count} pastes created on {target.server.base_url}", flush=True)
 
 
-def _run_cases(
-    wrk: str, load: Load, args: argparse.Namespace, ours: Target, theirs: Target, body: Path
-) -> None:
-    for round_number in range(1, args.rounds + 1):
+@dataclass(frozen=True)
+class Bench:
+    """What every case needs: the load generator, its shape, the options and both servers."""
+
+    wrk: str
+    load: Load
+    args: argparse.Namespace
+    ours: Target
+    theirs: Target
+    body: Path  # the create body template
+
+
+def _run_cases(bench: Bench) -> None:
+    ours, theirs = bench.ours, bench.theirs
+    for round_number in range(1, bench.args.rounds + 1):
         for index, case in enumerate(CASES):
             # Alternate who goes first, so drift in the machine's load does not favour one side.
             order = (ours, theirs) if (index + round_number) % 2 else (theirs, ours)
             for target in order:
                 if case.key in target.unavailable:
                     continue
-                profile = args.py_spy is not None and target is ours and round_number == 1
-                result = _run_case(wrk, load, args, target, case, body, round_number, profile)
+                for each in (ours, theirs):  # neither may still be busy with the last case's work
+                    servers.wait_idle(each.server)
+                result = _run_case(bench, target, case, round_number)
                 target.results.setdefault(case.key, []).append(result)
-                print(
-                    f"round {round_number} {case.title:<28} {target.server.name:<9} "
-                    f"{result.ok_per_second:9,.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
-                    f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}",
-                    flush=True,
-                )
+                print(_progress(round_number, case, target, result), flush=True)
 
 
-def _run_case(
-    wrk: str,
-    load: Load,
-    args: argparse.Namespace,
-    target: Target,
-    case: Case,
-    body: Path,
-    round_number: int,
-    profile: bool,
-) -> Result:
+def _progress(round_number: int, case: Case, target: Target, result: Result) -> str:
+    return (
+        f"round {round_number} {case.key:<7} {target.server.name:<9} {result.ok_per_second:9,.0f} req/s  "
+        f"p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  errors {result.errors}  "
+        f"busy after {result.drain_s:4.1f} s  {result.per_cpu_second:7,.0f} per CPU-s"
+    )
+
+
+def _run_case(bench: Bench, target: Target, case: Case, round_number: int) -> Result:
+    """Warm up, wait for quiet, measure, then time how long the server stays busy afterwards."""
+    load, url = bench.load, target.server.base_url
+
     def script_args(salt: str) -> list[str]:
         if case.key == "create":
-            return ["create", str(body), f"{salt}{round_number}"]
+            return ["create", str(bench.body), f"{salt}{round_number}"]
         return ["read", str(target.paths[case.key])]
 
     if load.warmup_s:
-        loadgen.run_wrk(wrk, target.server.base_url, load, load.warmup_s, script_args("w"))
-    if not profile:
-        return loadgen.run_wrk(wrk, target.server.base_url, load, load.duration_s, script_args("m"))
-    args.profile_dir.mkdir(parents=True, exist_ok=True)
-    collapsed = args.profile_dir / f"scalebox-{case.key}.txt"
-    recorder = spy.start(args.py_spy, target.server.process.pid, load.duration_s, collapsed)
+        loadgen.run_wrk(bench.wrk, url, load, load.warmup_s, script_args("w"))
+        servers.wait_idle(target.server)
+    pid = target.server.process.pid
+    py_spy = bench.args.py_spy
+    profile = py_spy is not None and target is bench.ours and round_number == 1
+    collapsed = bench.args.profile_dir / f"scalebox-{case.key}.txt"
+    if profile:  # the profile covers the run and the background work after it
+        bench.args.profile_dir.mkdir(parents=True, exist_ok=True)
+        recorder = spy.start(py_spy, pid, collapsed)
     try:
-        result = loadgen.run_wrk(wrk, target.server.base_url, load, load.duration_s, script_args("m"))
+        cpu_before = servers.cpu_seconds(pid)
+        result = loadgen.run_wrk(bench.wrk, url, load, load.duration_s, script_args("m"))
+        drain_s = servers.wait_idle(target.server)
+        result = dataclasses.replace(result, drain_s=drain_s, cpu_s=servers.cpu_seconds(pid) - cpu_before)
     finally:
-        spy.finish(recorder, timeout_s=30)
-    if collapsed.exists():
+        if profile:
+            spy.finish(recorder, timeout_s=30)
+    if profile and collapsed.exists():
         print(f"\nprofile of scalebox, {case.title} ({collapsed}):\n{spy.summarise(collapsed)}\n")
     return result
 
 
 def _rows(ours: Target, theirs: Target) -> list[Row]:
     rows = []
-    for case in CASES:
+    for case in (*CASES, SUSTAINED_CREATE):
         mine, other = ours.results.get(case.key, []), theirs.results.get(case.key, [])
         note = "; ".join(t.unavailable[case.key] for t in (ours, theirs) if case.key in t.unavailable)
         rows.append(
@@ -223,6 +249,8 @@ def _rows(ours: Target, theirs: Target) -> list[Row]:
                 note=note,
                 spread_ours=loadgen.spread(mine),
                 spread_theirs=loadgen.spread(other),
+                per_cpu_ours=loadgen.median_per_cpu_second(mine),
+                per_cpu_theirs=loadgen.median_per_cpu_second(other),
             )
         )
     return rows

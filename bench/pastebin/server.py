@@ -3,6 +3,7 @@ loopback), waiting until they answer, seeding pastes through their API, and stop
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -95,7 +96,15 @@ def make_pinnwand_venv(where: Path) -> Path:
     subprocess.run(["python3", "-m", "venv", str(where)], check=True, timeout=300)
     python = where / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"pinnwand=={PINNWAND_VERSION}"],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"pinnwand=={PINNWAND_VERSION}",
+        ],
         check=True,
         timeout=600,
     )
@@ -170,20 +179,16 @@ def stop(server: Server, grace_s: float = 10.0) -> None:
     """SIGTERM the server's process group, SIGKILL it after `grace_s`; safe to call twice."""
     if server.process.poll() is None:
         _signal_group(server.process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
     _signal_group(server.process.pid, signal.SIGKILL)  # stragglers in the group, if any
     if server.process.poll() is None:
         server.process.wait(timeout=grace_s)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def create_paste(server: Server, content: str) -> str:
@@ -218,3 +223,29 @@ def pinnwand_versions(python: Path) -> dict[str, str]:
     output = subprocess.run([str(python), "-c", code], check=True, capture_output=True, timeout=60).stdout
     versions: dict[str, str] = json.loads(output)
     return versions
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far, every thread included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(
+    server: Server, busy_max: float = 0.05, window_s: float = 0.5, timeout_s: float = 300.0
+) -> float:
+    """Wait until the server uses under `busy_max` of a core over `window_s`; returns the seconds waited.
+
+    scalebox highlights, scans and indexes new pastes in background workers after answering, so a
+    create run leaves it busy for a while; the next measurement must not share the CPU with that.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    before = cpu_seconds(server.process.pid)
+    while time.monotonic() < deadline:
+        time.sleep(window_s)
+        after = cpu_seconds(server.process.pid)
+        if after - before < busy_max * window_s:
+            return max(0.0, time.monotonic() - started - window_s)  # busy until this window began
+        before = after
+    raise RuntimeError(f"{server.name} was still busy after {timeout_s:.0f} s")

@@ -5,6 +5,7 @@ dependency of scalebox."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -35,13 +36,32 @@ _PACKAGES = (
 )
 
 
-def start(py_spy: Path, pid: int, duration_s: int, output: Path) -> subprocess.Popen[bytes]:
-    """py-spy record on `pid` for `duration_s`, collapsed stacks into `output` (all threads, not idle)."""
+# Frames every sample passes through (interpreter start-up, CLI, the event loop): no information.
+_PLUMBING = (
+    "<frozen runpy>",
+    "click/",
+    "typer/",
+    "runners.py",
+    "base_events.py",
+    "events.py",
+    "threading.py",
+    "__main__.py",
+    "cli.py",
+    "core/web/server.py",
+    "uvicorn/server.py",
+    "uvicorn/main.py",
+    "_compat.py",
+    "main.py",
+    "click/core.py",
+)
+
+
+def start(py_spy: Path, pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy record on `pid` until finish(): collapsed stacks into `output` (all threads, not idle)."""
     command = [
         str(py_spy),
         "record",
         f"--pid={pid}",
-        f"--duration={duration_s}",
         "--rate=200",
         "--format=raw",
         "--nonblocking",  # do not pause the server to sample it: lower overhead, rare torn stacks
@@ -51,6 +71,8 @@ def start(py_spy: Path, pid: int, duration_s: int, output: Path) -> subprocess.P
 
 
 def finish(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Stop recording: py-spy writes its output on SIGINT."""
+    process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -58,7 +80,7 @@ def finish(process: subprocess.Popen[bytes], timeout_s: float) -> None:
         process.wait()
 
 
-def summarise(collapsed: Path, top: int = 15) -> str:
+def summarise(collapsed: Path, top: int = 20) -> str:
     """Self and inclusive shares of the samples, by function and by package."""
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -75,14 +97,15 @@ def summarise(collapsed: Path, top: int = 15) -> str:
         total += count
         self_counts[frames[-1]] += count
         for label in set(frames):
-            inclusive[label] += count
+            if not any(part in label for part in _PLUMBING):
+                inclusive[label] += count
         packages[_package(stack.split(";")[-1])] += count
     if not total:
         return "(no samples)"
     lines = [f"{total} samples"]
-    lines += ["", "self time (leaf frame):"] + _rows(self_counts, total, top)
-    lines += ["", "inclusive time:"] + _rows(inclusive, total, top)
-    lines += ["", "self time by package:"] + _rows(packages, total, top)
+    lines += ["", "self time (leaf frame):", *_rows(self_counts, total, top)]
+    lines += ["", "inclusive time:", *_rows(inclusive, total, top)]
+    lines += ["", "self time by package:", *_rows(packages, total, top)]
     return "\n".join(lines)
 
 

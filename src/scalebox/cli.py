@@ -26,12 +26,11 @@ class System:
 
 
 # Systems that exist today, in start order. The console lists exactly these, nothing more.
-SYSTEMS: tuple[System, ...] = (
-    System("pastebin", "Pastebin", 8001, pastebin_cli.app),
-)
+SYSTEMS: tuple[System, ...] = (System("pastebin", "Pastebin", 8001, pastebin_cli.app),)
 
 app = typer.Typer(
-    help="scalebox: famous internet-scale systems, runnable for real.", no_args_is_help=True,
+    help="scalebox: famous internet-scale systems, runnable for real.",
+    no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(console_cli.app, name="console")
@@ -47,7 +46,9 @@ def version() -> None:
 
 @app.command()
 def up(
-    only: Annotated[list[str] | None, typer.Option("--only", help="Start only these systems (repeatable).")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Start only these systems (repeatable).")
+    ] = None,
 ) -> None:
     """Start the console and every system, each in its own process; Ctrl-C stops them all."""
     chosen = [s for s in SYSTEMS if not only or s.name in only]

@@ -119,8 +119,7 @@ async def test_operations_raise_client_error_when_bucket_missing(
         await store.get("k")
     with pytest.raises(ClientError, match="NoSuchBucket"):
         await store.get_range("k", 0, 1)
-    with pytest.raises(ClientError):
-        await store.exists("k")
+    # exists() and delete() cannot tell: S3 answers HEAD with a bare 404 either way.
     await store.close()
 
 

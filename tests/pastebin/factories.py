@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scalebox.core.clock import FakeClock
+from scalebox.pastebin.app import Pastebin, open_pastebin
 from scalebox.pastebin.domain import Draft, Paste, PasteFile, PasteRequest, Visibility, token_hash
 from scalebox.pastebin.settings import PastebinSettings
-
-if TYPE_CHECKING:
-    from scalebox.pastebin.app import Pastebin
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 _serial = itertools.count(1)
@@ -88,8 +86,6 @@ async def open_test_pastebin(
     data_dir: Path, *, clock: FakeClock | None = None, seed: int = 1234, **settings: Any
 ) -> AsyncIterator[Pastebin]:
     """A whole pastebin on SQLite and memory adapters, with FakeClock time and seeded randomness."""
-    from scalebox.pastebin.app import open_pastebin  # here, so pure domain tests skip the web stack
-
     async with open_pastebin(
         make_settings(data_dir, **settings), clock=clock or FakeClock(), rng=random.Random(seed)
     ) as pastebin:

@@ -25,7 +25,9 @@ _ALNUM = "A1b2C3d4E5f6G7h8J9k0LmNpQrStUvWxYz"  # 34 mixed characters
 
 FAKE_CREDENTIALS = {
     "aws-access-key-id": "aws_access_key_id = " + "AKIA" + "IOSFODNN7EXAMPLE",
-    "aws-secret-access-key": "export AWS_SECRET_ACCESS_KEY=" + "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY",
+    "aws-secret-access-key": "export AWS_SECRET_ACCESS_KEY="
+    + "wJalrXUtnFEMI/K7MDENG/"
+    + "bPxRfiCYEXAMPLEKEY",
     "private-key": "-----BEGIN " + "RSA PRIVATE KEY-----",
     "github-token": "GITHUB_TOKEN=" + "ghp_" + _ALNUM + "Qz",
     "gitlab-token": "git clone https://oauth2:" + "glpat-" + "xYz12AbC34dEf56GhI78@gitlab.com/a/b.git",
@@ -34,7 +36,9 @@ FAKE_CREDENTIALS = {
     + "T0ABCDEFG/B0ABCDEFG/"
     + "aBcDeFgHiJkLmNoPqRsTuVwX",
     "stripe-key": "stripe.api_key = '" + "sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc'",
-    "google-api-key": "https://maps.googleapis.com/maps/api/js?key=" + "AIza" + "SyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+    "google-api-key": "https://maps.googleapis.com/maps/api/js?key="
+    + "AIza"
+    + "SyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
     "openai-key": "client = OpenAI(api_key='" + "sk-" + "proj-" + _ALNUM + "abcdefgh')",
     "jwt": "Authorization: Bearer "
     + "eyJ"
@@ -42,7 +46,9 @@ FAKE_CREDENTIALS = {
     + "eyJ"
     + "zdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0."
     + "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
-    "scalebox-api-key": "curl -H 'Authorization: Bearer " + generate_api_key(random.Random(3)).plaintext + "'",
+    "scalebox-api-key": "curl -H 'Authorization: Bearer "
+    + generate_api_key(random.Random(3)).plaintext
+    + "'",
     "high-entropy-secret": 'DB_PASSWORD = "' + "x9Kq2LmP7vRt4NwZ" + '8bYc3HdJ6fGs1QaE"',
 }
 
@@ -66,7 +72,7 @@ ORDINARY_LINES = {
     "key-from-environment": 'api_key = os.environ["OPENWEATHER_API_KEY"]\n',
     "actions-secret-reference": "password: ${{ secrets.DOCKERHUB_TOKEN }}\n",
     "long-identifier": "token_refresh_interval_seconds = compute_token_refresh_interval_seconds(config)\n",
-    "ssh-public-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGjO8l2wPqT0M3v3Yx1bRk9oZ7h0vC0H8KzQf4m9wA3L a@b\n",
+    "ssh-public-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGjO8l2wPqT0M3v3Yx1bRk9oZ7h0vC0H8KzQf4m9wA3L a@b",
     "public-key-block": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n",
 }
 

@@ -38,8 +38,11 @@ def build_app(settings: ConsoleSettings, *, clock: Clock | None = None) -> FastA
 
     template_dir = Path(__file__).parent / "templates"
     parts = AppParts(
-        name="console", title="scalebox console", routers=[pages.router],
-        pages=Pages(template_dir, site_name="scalebox"), lifespan=lifespan,
+        name="console",
+        title="scalebox console",
+        routers=[pages.router],
+        pages=Pages(template_dir, site_name="scalebox"),
+        lifespan=lifespan,
         static_dir=Path(__file__).parent / "static",
     )
     return create_app(parts, WebSettings(body_bytes_max=64 * 1024, log_requests=settings.log_requests))

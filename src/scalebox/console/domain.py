@@ -81,5 +81,6 @@ def sparkline_points(values: list[float], width: int = 120, height: int = 28) ->
     span = high - low or 1.0
     step = width / (len(values) - 1)
     return " ".join(
-        f"{i * step:.1f},{height - (value - low) / span * (height - 2) - 1:.1f}" for i, value in enumerate(values)
+        f"{i * step:.1f},{height - (value - low) / span * (height - 2) - 1:.1f}"
+        for i, value in enumerate(values)
     )

@@ -59,8 +59,12 @@ def _figures(response: httpx.Response) -> list[Figure]:
     try:
         raw = response.json().get("figures", [])
         return [
-            Figure(str(f["key"]), str(f["label"]), None if f.get("value") is None else float(f["value"]),
-                   str(f.get("unit", "")))
+            Figure(
+                str(f["key"]),
+                str(f["label"]),
+                None if f.get("value") is None else float(f["value"]),
+                str(f.get("unit", "")),
+            )
             for f in raw[:12]
         ]
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -26,7 +26,9 @@ class ConsoleSettings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
     ) -> ConsoleSettings:
-        return core_settings.load(cls, "SCALEBOX_CONSOLE_", environ, overrides, shared=("host", "log_level", "log_format"))
+        return core_settings.load(
+            cls, "SCALEBOX_CONSOLE_", environ, overrides, shared=("host", "log_level", "log_format")
+        )
 
     @property
     def catalog(self) -> tuple[SystemEntry, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import typer
@@ -42,9 +42,11 @@ def run_or_exit(action: Callable[[], T]) -> T:
         raise typer.Exit(exit_code_for(exc)) from exc
 
 
-def echo_table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
+def echo_table(rows: Sequence[tuple[object, ...]], headers: tuple[str, ...]) -> None:
     """A plain aligned table on stdout (readable in a terminal, easy to grep)."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
     for row in (headers, *rows):
-        sys.stdout.write("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+        sys.stdout.write(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+        )
         sys.stdout.write("\n")

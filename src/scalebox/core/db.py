@@ -7,17 +7,16 @@ systems can share one PostgreSQL database without stepping on each other.
 from __future__ import annotations
 
 import importlib.resources
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
-from datetime import UTC, datetime
-
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -114,8 +113,6 @@ def _upgrade_sync(connection: Connection, package: str, version_table: str, revi
 
 def run_migrations_from_env(target_metadata: MetaData | None = None) -> None:
     """The body of every system's `migrations/env.py`: migrate on the connection `upgrade` passed."""
-    from alembic import context
-
     connection = context.config.attributes["connection"]
     context.configure(
         connection=connection,

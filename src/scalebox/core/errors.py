@@ -7,6 +7,7 @@ DomainError              something the caller can act on; carries data, never wi
 ├── ForbiddenError       (code "forbidden")
 │   └── UnauthorizedError (code "unauthorized": who you are is unknown, rather than not allowed)
 └── LimitExceededError   (code "limit_exceeded"; optional retry_after_seconds)
+    └── TooLargeError    (code "too_large": a size, not a rate)
 
 ProtocolError            malformed bytes on a wire; not a DomainError, the edge closes or rejects
 IntegrityError           stored data failed its checksum; an operator problem, never the caller's
@@ -72,6 +73,12 @@ class LimitExceededError(DomainError):
     def __init__(self, detail: str = "", *, retry_after_seconds: float | None = None) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class TooLargeError(LimitExceededError):
+    """A body, value or batch is larger than the limit; retrying the same thing will not help."""
+
+    code = "too_large"
 
 
 class ProtocolError(Exception):

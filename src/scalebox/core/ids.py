@@ -53,7 +53,7 @@ def is_base62(text: str) -> bool:
 
 
 def random_base62(length: int, rng: random.Random) -> str:
-    """A random string of `length` base62 characters; pass random.SystemRandom() where it must be unguessable."""
+    """`length` random base62 characters; pass random.SystemRandom() where they must be unguessable."""
     assert length > 0
     return "".join(rng.choice(ALPHABET) for _ in range(length))
 

@@ -43,7 +43,16 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "botocore", "boto3", "urllib3", "aiosqlite", "asyncio", "httpx", "httpcore"):
+    for noisy in (
+        "uvicorn.access",
+        "botocore",
+        "boto3",
+        "urllib3",
+        "aiosqlite",
+        "asyncio",
+        "httpx",
+        "httpcore",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

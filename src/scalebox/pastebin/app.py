@@ -120,6 +120,7 @@ async def open_pastebin(
                 repo=repo,
                 reports=reports,
                 blobs=blobs,
+                events=events,
                 clock=clock,
                 orphan_grace_seconds=settings.orphan_grace_seconds,
             ),
@@ -177,7 +178,7 @@ def build_app(
         lifespan=lifespan,
         health_checks={
             "database": lambda: _ping(holder),
-            "blobs": lambda: holder["pastebin"].upkeep.check_blobs(),
+            "blobs": lambda: _check_blobs(holder),
         },
         static_dir=Path(__file__).parent / "static",
         registry=registry,
@@ -186,6 +187,10 @@ def build_app(
     app = create_app(parts, web)
     app.add_middleware(BrowserIdMiddleware, rng=rng, codec=CsrfCodec(secret), secure=settings.secure_cookies)
     return app
+
+
+async def _check_blobs(holder: dict[str, Pastebin]) -> None:
+    await holder["pastebin"].upkeep.check_blobs()
 
 
 async def _ping(holder: dict[str, Pastebin]) -> None:

@@ -10,16 +10,25 @@ from typing import Annotated, TypeVar
 import typer
 
 from scalebox.core.cli import echo_table, run_or_exit
+from scalebox.core.errors import NotFoundError
 from scalebox.core.logs import configure_logging
 from scalebox.pastebin.settings import PastebinSettings
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Pastebin: share text by link (web, curl, pinnwand and haste APIs).", no_args_is_help=True)
+app = typer.Typer(
+    help="Pastebin: share text by link (web, curl, pinnwand and haste APIs).", no_args_is_help=True
+)
 
-HostOption = Annotated[str | None, typer.Option(help="Address to bind [env SCALEBOX_PASTEBIN_HOST, default 127.0.0.1].")]
-PortOption = Annotated[int | None, typer.Option(help="Port to listen on [env SCALEBOX_PASTEBIN_PORT, default 8001].")]
-DataOption = Annotated[Path | None, typer.Option(help="Data directory [env SCALEBOX_DATA_DIR, default ./data].")]
+HostOption = Annotated[
+    str | None, typer.Option(help="Address to bind [env SCALEBOX_PASTEBIN_HOST, default 127.0.0.1].")
+]
+PortOption = Annotated[
+    int | None, typer.Option(help="Port to listen on [env SCALEBOX_PASTEBIN_PORT, default 8001].")
+]
+DataOption = Annotated[
+    Path | None, typer.Option(help="Data directory [env SCALEBOX_DATA_DIR, default ./data].")
+]
 
 
 def _settings(**overrides: object) -> PastebinSettings:
@@ -44,7 +53,9 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataOption
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
-    typer.echo(f"pastebin on http://{settings.host}:{settings.port}  (data in {settings.system_dir})", err=True)
+    typer.echo(
+        f"pastebin on http://{settings.host}:{settings.port}  (data in {settings.system_dir})", err=True
+    )
     serve_app(build_app(settings), host=settings.host, port=settings.port)
 
 
@@ -112,7 +123,13 @@ def list_accounts(data_dir: DataOption = None) -> None:
         return await pastebin.accounts.list_accounts(limit=500)
 
     rows = [
-        (str(a.id), a.username, "yes" if a.is_admin else "", "yes" if a.is_banned else "", a.created_at.isoformat())
+        (
+            str(a.id),
+            a.username,
+            "yes" if a.is_admin else "",
+            "yes" if a.is_banned else "",
+            a.created_at.isoformat(),
+        )
         for a in _run(_settings(data_dir=data_dir), body)
     ]
     echo_table(rows, ("id", "username", "admin", "banned", "created"))
@@ -121,13 +138,14 @@ def list_accounts(data_dir: DataOption = None) -> None:
 def _set_flag(username_or_id: str, data_dir: Path | None, flag: str, value: bool) -> None:
     async def body(pastebin):  # type: ignore[no-untyped-def]
         match = next(
-            (a for a in await pastebin.accounts.list_accounts(limit=500)
-             if a.username.lower() == username_or_id.lower() or str(a.id) == username_or_id),
+            (
+                a
+                for a in await pastebin.accounts.list_accounts(limit=500)
+                if a.username.lower() == username_or_id.lower() or str(a.id) == username_or_id
+            ),
             None,
         )
         if match is None:
-            from scalebox.core.errors import NotFoundError
-
             raise NotFoundError(f"no account {username_or_id!r}")
         setter = pastebin.accounts.set_admin if flag == "admin" else pastebin.accounts.set_banned
         return await setter(match.id, value)

@@ -6,8 +6,8 @@ from scalebox.core.errors import (
     ConflictError,
     ForbiddenError,
     InvalidError,
-    LimitExceededError,
     NotFoundError,
+    TooLargeError,
 )
 
 
@@ -17,7 +17,7 @@ class PasteNotFoundError(NotFoundError):
     code = "paste_not_found"
 
 
-class PasteTooLargeError(LimitExceededError):
+class PasteTooLargeError(TooLargeError):
     """The paste's content is larger than this server accepts."""
 
     code = "paste_too_large"

@@ -3,7 +3,7 @@ PostgreSQL) and storage.sql.SqlReportRepository. Blobs, events, cache and rate l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -65,7 +65,12 @@ class PasteRepository(Protocol):
         """Content hashes no file references, and none has since `unreferenced_since` (the grace period)."""
         ...
 
-    async def forget_contents(self, digests: Iterable[str]) -> None: ...
+    async def reap_content(
+        self, digest: str, unreferenced_since: datetime, delete_blobs: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Forget an orphan content, calling `delete_blobs` before the forgetting commits; False
+        (and no call) when a paste referenced it again since it was listed."""
+        ...
 
     async def set_scan_verdict(self, paste_id: str, verdict: str | None) -> None: ...
 

@@ -54,7 +54,7 @@ COMMON_LEXERS = (
     "elixir",
     "swift",
     "scala",
-    "nix",
+    "nixos",
     "make",
     "pytb",
 )
@@ -82,7 +82,8 @@ def list_lexers() -> dict[str, str]:
 
 @functools.cache
 def _all_aliases() -> frozenset[str]:
-    return frozenset(alias for _name, aliases, _p, _m in get_all_lexers() for alias in aliases) | {"text"}
+    names = frozenset(alias for _name, aliases, _p, _m in get_all_lexers() for alias in aliases)
+    return names | {"text", "plain", "plaintext"}
 
 
 @functools.cache
@@ -141,6 +142,6 @@ def render_markdown(content: str) -> str:
 
 
 def pygments_css() -> str:
-    light = HtmlFormatter(style="default").get_style_defs(".highlight")
-    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
+    light = HtmlFormatter(style="default").get_style_defs(".highlight")  # type: ignore[no-untyped-call]
+    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")  # type: ignore[no-untyped-call]
     return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"

@@ -36,7 +36,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b")),
     ("scalebox-api-key", re.compile(r"\bsbx_[A-Za-z0-9]{8}_[A-Za-z0-9]{32,}\b")),
 )
-_CANDIDATE = re.compile(r"[A-Za-z0-9+/=_-]{%d,}" % ENTROPY_CHARS_MIN)
+_CANDIDATE = re.compile(rf"[A-Za-z0-9+/=_-]{{{ENTROPY_CHARS_MIN},}}")
 _ASSIGNMENT = re.compile(r"(?i)(?:secret|token|passw(?:or)?d|api[_-]?key|credential)s?\W{0,4}[=:]")
 
 

@@ -8,8 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from scalebox.core.events import run_consumer
-from scalebox.core.events import EventBus
+from scalebox.core.events import EventBus, run_consumer
 from scalebox.pastebin.service import TOPIC, PasteService, Upkeep
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class Workers:
                 await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
             try:
                 await step()
-            except Exception:  # noqa: BLE001 - a background loop outlives any one failure; it is logged
+            except Exception:
                 log.exception(
                     "background step %s failed; retrying next interval", getattr(step, "__name__", step)
                 )

@@ -18,11 +18,20 @@ def _poller(request: Request) -> Poller:
 
 def _view(state: SystemState) -> dict[str, object]:
     return {
-        "name": state.entry.name, "title": state.entry.title, "url": state.entry.url, "health": state.health.value,
-        "detail": state.detail, "checked_at": state.checked_at.isoformat() if state.checked_at else None,
+        "name": state.entry.name,
+        "title": state.entry.title,
+        "url": state.entry.url,
+        "health": state.health.value,
+        "detail": state.detail,
+        "checked_at": state.checked_at.isoformat() if state.checked_at else None,
         "figures": [
-            {"key": f.key, "label": f.label, "value": f.value, "display": f.display(),
-             "spark": sparkline_points(list(state.history.get(f.key, ())))}
+            {
+                "key": f.key,
+                "label": f.label,
+                "value": f.value,
+                "display": f.display(),
+                "spark": sparkline_points(list(state.history.get(f.key, ()))),
+            }
             for f in state.figures
         ],
     }

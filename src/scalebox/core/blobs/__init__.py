@@ -9,7 +9,6 @@ from scalebox.core.blobs.port import (
     InvalidBlobKeyError,
     validate_key,
 )
-from scalebox.core.blobs.s3 import S3BlobStore
 from scalebox.core.blobs.url import (
     BlobStoreLocation,
     FilesystemLocation,
@@ -19,6 +18,20 @@ from scalebox.core.blobs.url import (
     open_blob_store,
     parse_blob_store_url,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from scalebox.core.blobs.s3 import S3BlobStore
+
+
+def __getattr__(name: str) -> object:
+    # S3BlobStore loads boto3 (about a second); only deployments that use S3 should pay for it.
+    if name == "S3BlobStore":
+        from scalebox.core.blobs.s3 import S3BlobStore  # noqa: PLC0415
+
+        return S3BlobStore
+    raise AttributeError(name)
+
 
 __all__ = [
     "BlobInfo",

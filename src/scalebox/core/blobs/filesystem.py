@@ -29,7 +29,8 @@ from scalebox.core.errors import InvalidError
 BLOB_SUFFIX = ".blob"
 DIR_SUFFIX = ".d"
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".tmp"
-NAME_BYTES_MAX = 255  # NAME_MAX on ext4, xfs, btrfs, tmpfs and APFS
+# NAME_MAX is 255 bytes on ext4, xfs, btrfs, tmpfs and APFS; one limit for every segment, suffix included.
+SEGMENT_BYTES_MAX = 255 - len(BLOB_SUFFIX)
 _LIST_BATCH = 256  # listing entries read per worker-thread hop
 _MKDIR_ATTEMPTS = 8  # a concurrent delete may remove a directory we just created
 
@@ -85,13 +86,10 @@ class FilesystemBlobStore:
         return None
 
     def _path_for(self, key: str) -> Path:
-        *dirs, name = validate_key(key).split("/")
-        names = [part + DIR_SUFFIX for part in dirs] + [name + BLOB_SUFFIX]
-        if any(len(part.encode()) > NAME_BYTES_MAX for part in names):
-            raise InvalidBlobKeyError(
-                f"blob key has a segment over {NAME_BYTES_MAX - len(BLOB_SUFFIX)} bytes: {key[:80]!r}"
-            )
-        path = self._root.joinpath(*names)
+        *dirs, name = segments = validate_key(key).split("/")
+        if any(len(segment.encode()) > SEGMENT_BYTES_MAX for segment in segments):
+            raise InvalidBlobKeyError(f"blob key has a segment over {SEGMENT_BYTES_MAX} bytes: {key[:80]!r}")
+        path = self._root.joinpath(*(part + DIR_SUFFIX for part in dirs), name + BLOB_SUFFIX)
         assert os.path.commonpath([self._root, path]) == str(self._root), key  # validate_key's promise
         return path
 

@@ -61,7 +61,11 @@ class BlobStore(Protocol):
 
 def validate_key(key: str) -> str:
     """Raise InvalidBlobKeyError unless `key` is safe on every adapter (a path on disk, an S3 key)."""
-    if not key or len(key.encode()) > 1024:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidBlobKeyError(f"blob key is not valid Unicode: {key[:40]!r}") from None
+    if not key or len(encoded) > 1024:
         raise InvalidBlobKeyError(f"blob key must be 1..1024 bytes: {key[:40]!r}")
     if key.startswith("/") or "\x00" in key or any(part in ("", ".", "..") for part in key.split("/")):
         raise InvalidBlobKeyError(f"blob key has an empty, '.' or '..' segment: {key[:80]!r}")

@@ -32,7 +32,9 @@ _DEFAULT_REGION = "us-east-1"  # the one region where CreateBucket takes no Loca
 class S3BlobStore:
     """BlobStore on an S3 bucket; keys live under `prefix` ("photos" stores "a" as "photos/a").
 
-    Credentials default to boto3's chain (AWS_* variables, config files, instance roles).
+    Credentials default to boto3's chain (AWS_* variables, config files, instance roles). A missing
+    bucket raises ClientError from put, get and list, but exists() and delete() see it as a missing
+    key: S3 answers their HEAD with a bare 404 that does not say which one is absent.
     """
 
     def __init__(

@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from scalebox.core.blobs.filesystem import FilesystemBlobStore
 from scalebox.core.blobs.memory import MemoryBlobStore
 from scalebox.core.blobs.port import BlobStore
-from scalebox.core.blobs.s3 import S3BlobStore
 from scalebox.core.errors import InvalidError
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -89,6 +88,8 @@ def open_blob_store(url: str, *, base_dir: Path | None = None) -> BlobStore:
     if isinstance(location, MemoryLocation):
         return MemoryBlobStore()
     if isinstance(location, S3Location):
+        from scalebox.core.blobs.s3 import S3BlobStore  # noqa: PLC0415 - boto3 costs ~1 s to import
+
         return S3BlobStore(
             location.bucket,
             location.prefix,

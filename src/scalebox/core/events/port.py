@@ -54,6 +54,10 @@ class EventBus(Protocol):
         """
         ...
 
+    async def trim(self, topic: str, keep_after: datetime) -> int:
+        """Retention: drop events older than `keep_after` that every known group has committed."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -65,7 +65,7 @@ def _cookie(scope: Scope, name: str) -> str | None:
             jar: SimpleCookie = SimpleCookie()
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a garbled Cookie header is treated as no cookie
+            except Exception:
                 return None
             morsel = jar.get(name)
             return morsel.value if morsel else None

@@ -21,8 +21,10 @@ from scalebox.core.errors import (
     InvalidError,
     LimitExceededError,
     NotFoundError,
+    TooLargeError,
     UnauthorizedError,
 )
+from scalebox.core.web.pages import Pages
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ _STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidError, 422),
     (UnauthorizedError, 401),
     (ForbiddenError, 403),
+    (TooLargeError, 413),
     (LimitExceededError, 429),
 )
 
@@ -54,7 +57,7 @@ def problem_response(
 ) -> Response:
     """An error answer in the caller's terms: problem+json for APIs, the error page for browsers."""
     title = HTTPStatus(status).phrase
-    pages = getattr(request.app.state, "pages", None)
+    pages: Pages | None = getattr(request.app.state, "pages", None)
     if pages is not None and _wants_html(request):
         return pages.render(
             request,

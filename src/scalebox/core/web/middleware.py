@@ -13,9 +13,9 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scalebox.core.errors import LimitExceededError
 from scalebox.core.web.metrics import HttpMetrics
 
 log = logging.getLogger("scalebox.http")
@@ -36,10 +36,15 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class PayloadTooLargeError(LimitExceededError):
-    """The request body is larger than this endpoint accepts."""
+class PayloadTooLargeError(HTTPException):
+    """The request body is larger than this app accepts (413).
 
-    code = "payload_too_large"
+    An HTTPException rather than a DomainError because it is raised while the framework reads the
+    body, and FastAPI turns anything else raised there into a generic 400.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
 
 
 class EdgeMiddleware:
@@ -100,7 +105,7 @@ class EdgeMiddleware:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if _REQUEST_ID.match(text):
                 return text
     return uuid.uuid4().hex

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,6 @@ class Pages:
         merged.update(context or {})
         template = self.env.get_template(name)
         if request.headers.get("hx-request") == "true":
-            try:
+            with contextlib.suppress(jinja2.TemplateNotFound):  # no partial: htmx swaps the full page
                 template = self.env.get_template(name.replace(".html", "_partial.html"))
-            except jinja2.TemplateNotFound:
-                pass  # no partial: htmx swaps in the full page
         return HTMLResponse(template.render(merged), status_code=status_code, headers=headers)

@@ -5,7 +5,14 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from scalebox.core.web import Pages
-from scalebox.pastebin.http import account_pages, api, discovery_pages, moderation_pages, pages
+from scalebox.pastebin.http import (
+    account_pages,
+    api,
+    discovery_pages,
+    editor_pages,
+    moderation_pages,
+    pages,
+)
 from scalebox.pastebin.http.deps import page_context
 from scalebox.pastebin.http.view import template_globals
 
@@ -15,7 +22,14 @@ NAV = (("/", "New paste"), ("/recent", "Recent"), ("/trending", "Trending"), ("/
 
 def routers() -> list[APIRouter]:
     # pages last: its catch-all `/{paste_id}` must not shadow any fixed path above it.
-    return [api.router, account_pages.router, moderation_pages.router, discovery_pages.router, pages.router]
+    return [
+        api.router,
+        editor_pages.router,
+        account_pages.router,
+        moderation_pages.router,
+        discovery_pages.router,
+        pages.router,
+    ]
 
 
 def build_pages() -> Pages:

@@ -12,7 +12,7 @@ from scalebox.core.auth import Account, AccountBannedError, BadCredentialsError
 from scalebox.core.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from scalebox.core.web.errors import status_for
 from scalebox.pastebin.http.deps import current_account, pastebin, sign_in, sign_out, viewer
-from scalebox.pastebin.http.view import NO_STORE, field, local_path, read_form, render_page
+from scalebox.pastebin.http.view import NO_STORE, form_text, local_path, read_form, render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,9 +32,9 @@ async def signup(request: Request) -> Response:
     await current_account(request)
     _require_signup(request)
     form = await read_form(request)
-    username, password = field(form, "username").strip(), field(form, "password")
-    next_path = local_path(field(form, "next"), "/account")
-    if password != field(form, "password_confirm"):
+    username, password = form_text(form, "username").strip(), form_text(form, "password")
+    next_path = local_path(form_text(form, "next"), "/account")
+    if password != form_text(form, "password_confirm"):
         return _signup(request, username, next_path, error="The two passwords do not match.", status=422)
     try:
         account = await pastebin(request).accounts.register(username, password)
@@ -55,9 +55,9 @@ async def show_login(request: Request, next_path: NextQuery = "") -> HTMLRespons
 async def login(request: Request) -> Response:
     await current_account(request)
     form = await read_form(request)
-    username, next_path = field(form, "username").strip(), local_path(field(form, "next"))
+    username, next_path = form_text(form, "username").strip(), local_path(form_text(form, "next"))
     try:
-        account = await pastebin(request).accounts.authenticate(username, field(form, "password"))
+        account = await pastebin(request).accounts.authenticate(username, form_text(form, "password"))
     except BadCredentialsError:
         return _login(request, username, next_path, error="Wrong username or password.", status=401)
     except AccountBannedError:
@@ -92,7 +92,7 @@ async def show_account(request: Request, deleted: str = "", revoked: str = "") -
 async def create_key(request: Request) -> HTMLResponse:
     account = await _require_account(request)
     form = await read_form(request)
-    name = field(form, "name").strip() or "API key"
+    name = form_text(form, "name").strip() or "API key"
     try:
         key, plaintext = await pastebin(request).accounts.issue_api_key(account.id, name)
     except (InvalidError, ForbiddenError) as exc:

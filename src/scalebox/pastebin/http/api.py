@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from scalebox.pastebin import render
@@ -30,6 +31,7 @@ router = APIRouter()
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 PasswordHeader = Annotated[str | None, Header(alias="X-Paste-Password")]
+_CURL_OPTIONS = ("lexer", "expiry", "title", "burn", "password")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -115,15 +117,13 @@ async def create_from_curl(request: Request, who: ViewerDep) -> PlainTextRespons
     """`curl -F raw=@file host/curl` (form field `raw`, optional `lexer`, `expiry`), or a raw body."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(_FORM_TYPES):
-        form = await request.form(max_files=1, max_fields=10)
-        raw = form.get("raw")
-        text = decode_text(await raw.read()) if hasattr(raw, "read") else str(raw or "")
-        options = {key: str(form.get(key) or "") for key in ("lexer", "expiry", "title", "burn", "password")}
+        async with request.form(max_files=1, max_fields=10) as form:
+            raw = form.get("raw")
+            text = decode_text(await raw.read()) if isinstance(raw, UploadFile) else str(raw or "")
+            options = {key: str(form.get(key) or "") for key in _CURL_OPTIONS}
     else:
         text = decode_text(await request.body())
-        options = {
-            key: request.query_params.get(key, "") for key in ("lexer", "expiry", "title", "burn", "password")
-        }
+        options = {key: request.query_params.get(key, "") for key in _CURL_OPTIONS}
     if not text.strip():
         raise InvalidPasteError(
             "nothing to paste: send the text in the form field `raw` or as the body", field="raw"
@@ -192,7 +192,12 @@ async def stats(request: Request) -> dict[str, object]:
         "figures": [
             {"key": "pastes", "label": "Pastes", "value": figures.pastes, "unit": ""},
             {"key": "reads_per_minute", "label": "Reads/min", "value": figures.reads_per_minute, "unit": ""},
-            {"key": "cache_hit_ratio", "label": "Cache hit ratio", "value": figures.cache_hit_ratio, "unit": "ratio"},
+            {
+                "key": "cache_hit_ratio",
+                "label": "Cache hit ratio",
+                "value": figures.cache_hit_ratio,
+                "unit": "ratio",
+            },
         ],
     }
 

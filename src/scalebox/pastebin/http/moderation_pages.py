@@ -68,7 +68,7 @@ async def _queue_page(
     for item in items:
         reporter_id = item.report.reporter_id
         if reporter_id is None:
-            # Readers may report anonymously too: only a flagged paste's scanner-worded report is the scanner's.
+            # Readers report anonymously too: only a flagged paste's scanner-worded report is the scanner's.
             flagged = item.paste is not None and item.paste.scan_verdict is not None
             scanner = flagged and item.report.reason.startswith(_SCANNER_PREFIX)
             reporter = "secret scanner" if scanner else "anonymous"

@@ -1,5 +1,5 @@
-"""The paste pages: the editor, a paste (behind its burn or password gate), owner deletion, removal
-links and reports. Handlers translate forms to use cases and back; every rule lives in the service.
+"""The paste pages: a paste (behind its burn or password gate), owner deletion, removal links, reports,
+and the highlighting stylesheet. Handlers translate forms to use cases; every rule lives in the service.
 
 Registered last: its catch-all `/{paste_id}` must not shadow any fixed path.
 """
@@ -8,33 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from scalebox.core.errors import DomainError, ForbiddenError, InvalidError, LimitExceededError
-from scalebox.core.web.errors import status_for
+from scalebox.core.errors import LimitExceededError
 from scalebox.pastebin import render
-from scalebox.pastebin.domain import (
-    DEFAULT_EXPIRY,
-    EXPIRY_LABELS,
-    FILES_MAX,
-    Draft,
-    Paste,
-    PasteFile,
-    PasteRequest,
-    Visibility,
-    token_hash,
-)
-from scalebox.pastebin.errors import InvalidPasteError, PasswordRequiredError, PasteTooLargeError
+from scalebox.pastebin.domain import Paste, PasteFile, token_hash
+from scalebox.pastebin.errors import PasswordRequiredError
 from scalebox.pastebin.http.deps import base_url, pastebin, viewer
 from scalebox.pastebin.http.view import (
     NO_STORE,
-    field as form_field,
-    fields,
+    form_text,
     local_path,
     pygments_stylesheet,
     read_form,
@@ -48,62 +35,6 @@ PAGE_CACHE = {"Cache-Control": "private, no-cache"}  # pages carry this browser'
 _MARKDOWN_INLINE_CHARS_MAX = 32 * 1024  # larger Markdown renders in a worker thread
 
 
-@dataclass
-class FileForm:
-    """One file as the editor shows it."""
-
-    content: str = ""
-    name: str = ""
-    lexer: str = ""  # "" is auto-detect
-
-
-@dataclass
-class EditorForm:
-    """The editor's fields, kept as typed so a refused paste is shown back exactly."""
-
-    files: list[FileForm] = field(default_factory=lambda: [FileForm()])
-    title: str = ""
-    expiry: str = DEFAULT_EXPIRY
-    visibility: str = Visibility.UNLISTED.value
-    burn: bool = False
-    password: str = ""
-
-    @classmethod
-    def from_form(cls, form: FormData) -> EditorForm:
-        # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the text had LF.
-        contents = [text.replace("\r\n", "\n") for text in fields(form, "content")] or [""]
-        names, lexers = fields(form, "name"), fields(form, "lexer")
-        files = [
-            FileForm(text, names[i] if i < len(names) else "", lexers[i] if i < len(lexers) else "")
-            for i, text in enumerate(contents)
-        ]
-        return cls(
-            files=files,
-            title=form_field(form, "title"),
-            expiry=form_field(form, "expiry") or DEFAULT_EXPIRY,
-            visibility=form_field(form, "visibility") or Visibility.UNLISTED.value,
-            burn=bool(form_field(form, "burn")),
-            password=form_field(form, "password"),
-        )
-
-    def to_request(self) -> PasteRequest:
-        # Extra file slots left empty are unused slots of the form, not empty files.
-        files = [f for f in self.files if f.content.strip()] or self.files[:1]
-        try:
-            visibility = Visibility(self.visibility)
-        except ValueError:
-            raise InvalidPasteError("choose public, unlisted or private", field="visibility") from None
-        return PasteRequest(
-            files=tuple(Draft(f.content, f.lexer or None, f.name.strip() or None) for f in files),
-            title=self.title,
-            expiry=self.expiry,
-            visibility=visibility,
-            burn_after_reading=self.burn,
-            password=self.password or None,
-            source="web",
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class FileView:
     """One file of a paste page: its metadata, its HTML, and whether that HTML is rendered Markdown."""
@@ -112,91 +43,20 @@ class FileView:
     html: str
     markdown: bool
     rendered: bool
+    ends_with_newline: bool  # the copy button trims the newline Pygments always ends with
 
     @property
     def number(self) -> int:
         return self.file.position + 1
 
 
-# -- the editor -------------------------------------------------------------------------------------
+# -- the highlighting stylesheet -------------------------------------------------------------------
 
 
 @router.get("/static/pygments.css")
 async def pygments_css() -> Response:
     css, _version = pygments_stylesheet()  # the URL carries the version, so it may be cached for a year
     return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=31536000"})
-
-
-@router.get("/")
-async def show_editor(request: Request, clone: str | None = None) -> HTMLResponse:
-    who = await viewer(request)
-    form, flashes = EditorForm(), []
-    if clone:
-        form, flashes = await _clone_form(request, clone, who)
-    return _editor(request, form, who, flashes=flashes)
-
-
-@router.get("/clone/{paste_id}")
-async def clone(paste_id: str) -> RedirectResponse:
-    return RedirectResponse(f"/?clone={quote(paste_id, safe='')}", status_code=303)
-
-
-@router.post("/create")
-async def create(request: Request) -> Response:
-    who = await viewer(request)
-    form = await read_form(request)
-    editor = EditorForm.from_form(form)
-    if form_field(form, "add_file"):
-        if len(editor.files) < FILES_MAX:
-            editor.files.append(FileForm())
-        return _editor(request, editor, who, headers=NO_STORE)
-    try:
-        created = await pastebin(request).pastes.create(editor.to_request(), who)
-    except (InvalidError, LimitExceededError, ForbiddenError) as exc:
-        return _editor(request, editor, who, error=exc)
-    token = quote(created.removal_token, safe="")
-    return RedirectResponse(f"/{created.paste.id}?created={token}", status_code=303)
-
-
-async def _clone_form(request: Request, paste_id: str, who: Viewer) -> tuple[EditorForm, list[tuple[str, str]]]:
-    pastes = pastebin(request).pastes
-    paste = await pastes.get(paste_id, who)
-    if paste.encrypted or paste.burn_after_reading:
-        notice = "Password-protected and burn-after-reading pastes cannot be cloned."
-        return EditorForm(), [("warn", notice)]
-    texts = [await pastes.text_of(paste, file, None) for file in paste.files]
-    files = [FileForm(text, f.name or "", f.lexer) for f, text in zip(paste.files, texts, strict=True)]
-    notice = f"Editing a copy of paste {paste.id}. Saving makes a new paste; the original stays as it is."
-    return EditorForm(files=files, title=paste.title), [("ok", notice)]
-
-
-def _editor(
-    request: Request,
-    form: EditorForm,
-    who: Viewer,
-    *,
-    error: DomainError | None = None,
-    flashes: list[tuple[str, str]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> HTMLResponse:
-    status, response_headers = 200, dict(headers or {})
-    if error is not None:
-        status = 413 if isinstance(error, PasteTooLargeError) else status_for(error)
-        response_headers.update(NO_STORE)  # the form is shown back, password included
-        retry = getattr(error, "retry_after_seconds", None)
-        if retry is not None:
-            response_headers["Retry-After"] = str(max(1, round(retry + 0.49)))
-    context = {
-        "form": form,
-        "lexers": render.list_lexers(),
-        "common_lexers": render.COMMON_LEXERS,
-        "expiries": EXPIRY_LABELS,
-        "files_max": FILES_MAX,
-        "signed_in": who.account_id is not None,
-        "flashes": [*(flashes or []), *([("error", error.detail)] if error else [])],
-        "error_field": getattr(error, "field", None) if error else None,
-    }
-    return render_page(request, "editor.html", context, status_code=status, headers=response_headers)
 
 
 # -- removal links and reports ----------------------------------------------------------------------
@@ -228,11 +88,15 @@ async def report(request: Request, paste_id: str) -> HTMLResponse:
     who = await viewer(request)
     form = await read_form(request)
     pastes = pastebin(request).pastes
-    reason = form_field(form, "reason")
+    reason = form_text(form, "reason")
     try:
         await pastes.report(paste_id, reason, who)
     except LimitExceededError as exc:
-        context = {"paste": await pastes.get(paste_id, who), "reason": reason, "flashes": [("error", exc.detail)]}
+        context = {
+            "paste": await pastes.get(paste_id, who),
+            "reason": reason,
+            "flashes": [("error", exc.detail)],
+        }
         return render_page(request, "report.html", context, status_code=429)
     return render_page(request, "report_sent.html", {"paste_id": paste_id})
 
@@ -252,7 +116,9 @@ async def show_paste(
     if paste.burn_after_reading or paste.encrypted:
         return _gate(request, paste, who, removal=removal, headers=headers)
     opened = await pastes.open(paste.id, who)
-    return await _paste_page(request, opened, who, removal=removal, rendered=view == "rendered", headers=headers)
+    return await _paste_page(
+        request, opened, who, removal=removal, rendered=view == "rendered", headers=headers
+    )
 
 
 @router.post("/{paste_id}/reveal")
@@ -265,7 +131,7 @@ async def reveal(request: Request, paste_id: str) -> Response:
     paste = await pastes.get(paste_id, who)
     if not (paste.burn_after_reading or paste.encrypted):
         return RedirectResponse(f"/{paste.id}", status_code=303)
-    password = form_field(form, "password") or None
+    password = form_text(form, "password") or None
     try:
         opened = await pastes.open(paste.id, who, password)
     except PasswordRequiredError:
@@ -279,7 +145,7 @@ async def delete(request: Request, paste_id: str) -> Response:
     who = await viewer(request)
     form = await read_form(request)
     await pastebin(request).pastes.delete(paste_id, who)
-    target = local_path(form_field(form, "next"), default="")
+    target = local_path(form_text(form, "next"), default="")
     if target:
         separator = "&" if "?" in target else "?"
         return RedirectResponse(f"{target}{separator}deleted={quote(paste_id, safe='')}", status_code=303)
@@ -333,7 +199,7 @@ async def _paste_page(
             html = await _markdown_html(text)
         else:
             html = await pastes.highlighted(paste, file, text)
-        files.append(FileView(file, html, markdown, rendered and markdown))
+        files.append(FileView(file, html, markdown, rendered and markdown, text.endswith("\n")))
     context = {
         "paste": paste,
         "files": files,

@@ -40,17 +40,17 @@ def render_page(
 async def read_form(request: Request) -> FormData:
     """The posted form, after checking its CSRF token (CsrfFailedError, a 403, when it does not match)."""
     form = await request.form(max_files=0, max_fields=FORM_FIELDS_MAX)
-    verify_csrf(request, field(form, CSRF_FIELD) or None)
+    verify_csrf(request, form_text(form, CSRF_FIELD) or None)
     return form
 
 
-def field(form: FormData, name: str) -> str:
+def form_text(form: FormData, name: str) -> str:
     """A text field's value; "" when missing (or when a file was sent in its place)."""
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
 
-def fields(form: FormData, name: str) -> list[str]:
+def form_texts(form: FormData, name: str) -> list[str]:
     return [value if isinstance(value, str) else "" for value in form.getlist(name)]
 
 
@@ -65,7 +65,7 @@ def local_path(target: str | None, default: str = "/") -> str:
 
 
 def relative_time(moment: datetime, now: datetime) -> str:
-    """"3 minutes ago" or "in 6 days": coarse on purpose, the exact time is in the title attribute."""
+    """ "3 minutes ago" or "in 6 days": coarse on purpose, the exact time is in the title attribute."""
     seconds = (moment - now).total_seconds()
     amount = round(abs(seconds))  # whole seconds: a day less a microsecond still reads "1 day"
     if amount < 60:
@@ -73,7 +73,7 @@ def relative_time(moment: datetime, now: datetime) -> str:
     unit, size = next(
         (unit, size)
         for unit, size in (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60))
-        if amount >= size
+        if amount >= size - 60  # a paste made a moment ago "expires in 1 day", not "in 24 hours"
     )
     count = round(amount / size)
     text = f"{count} {unit}{'' if count == 1 else 's'}"

@@ -101,9 +101,12 @@ class PasteService:
                     f"the paste looks like it holds a secret: {scan.describe(findings)}"
                 )
         now = self.clock.now()
-        paste_files = [
-            await self._store_file(i, draft, request.password) for i, draft in enumerate(request.files)
+        lexers = [_lexer_of(draft) for draft in request.files]  # may refuse: before any blob is written
+        stored = [
+            await self._store_file(i, draft, lexer, request.password)
+            for i, (draft, lexer) in enumerate(zip(request.files, lexers, strict=True))
         ]
+        paste_files = [paste_file for paste_file, _text in stored]
         token = random_base62(REMOVAL_TOKEN_LENGTH, self.rng)
         paste = Paste(
             id="",
@@ -119,28 +122,35 @@ class PasteService:
             source=request.source,
         )
         paste = await self._add_with_fresh_id(paste, now)
+        # The reaper deletes an orphan blob inside the transaction that drops its row, so once our
+        # row commit has gone through, a blob we skipped as "already stored" is either still there
+        # (and now referenced) or was reaped just before: then it is written again.
+        for paste_file, text in stored:
+            if text is not None and not await self.blobs.exists(blob_key(paste_file.content_hash)):
+                await self.blobs.put(blob_key(paste_file.content_hash), content.compress(text))
         await self.events.publish(
             TOPIC, paste.id.encode(), json.dumps({"type": "paste.created", "id": paste.id}).encode()
         )
         self.stats.record_created(request.source)
         return Created(paste, token)
 
-    async def _store_file(self, position: int, draft: Draft, password: str | None) -> PasteFile:
-        lexer = (
-            render.normalise_lexer(draft.lexer)
-            if draft.lexer
-            else render.guess_lexer_alias(draft.content, draft.name)
-        )
+    async def _store_file(
+        self, position: int, draft: Draft, lexer: str, password: str | None
+    ) -> tuple[PasteFile, str | None]:
+        """Write the file's blob; the text comes back when an existing blob was reused (re-checked later)."""
         text_bytes = draft.content.encode("utf-8")
+        reused: str | None = None
         if password is None:
             digest = content_hash(text_bytes)
-            if not await self.blobs.exists(blob_key(digest)):  # identical content is stored once
+            if await self.blobs.exists(blob_key(digest)):  # identical content is stored once
+                reused = draft.content
+            else:
                 await self.blobs.put(blob_key(digest), content.compress(draft.content))
         else:
             sealed = await asyncio.to_thread(content.seal, draft.content, password, self.rng)
             digest = content_hash(sealed)
             await self.blobs.put(blob_key(digest), sealed)
-        return PasteFile(position, draft.name, lexer, digest, len(text_bytes))
+        return PasteFile(position, draft.name, lexer, digest, len(text_bytes)), reused
 
     async def _add_with_fresh_id(self, paste: Paste, now: datetime) -> Paste:
         for _attempt in range(_ID_ATTEMPTS):
@@ -288,6 +298,12 @@ class PasteService:
         paste = await self.get(paste_id, viewer)
         reason = reason.strip()[:2000] or "no reason given"
         return await self.reports.add(paste.id, viewer.account_id, reason, self.clock.now())
+
+
+def _lexer_of(draft: Draft) -> str:
+    if draft.lexer:
+        return render.normalise_lexer(draft.lexer)
+    return render.guess_lexer_alias(draft.content, draft.name)
 
 
 def _meta_key(paste_id: str) -> str:

@@ -7,21 +7,23 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from scalebox.core.blobs import BlobStore
 from scalebox.core.clock import Clock
-from scalebox.core.events import Event
+from scalebox.core.events import Event, EventBus
 from scalebox.pastebin import scan, search
 from scalebox.pastebin.domain import Paste, blob_key, highlight_prefix
 from scalebox.pastebin.errors import PasteNotFoundError
 from scalebox.pastebin.ports import PasteRepository, ReportRepository
-from scalebox.pastebin.service.pastes import PasteService
+from scalebox.pastebin.service.pastes import TOPIC, PasteService
 from scalebox.pastebin.service.stats import Figures
 
 log = logging.getLogger(__name__)
 
 REAP_BATCH = 1000
 VIEW_BUCKETS_KEPT = timedelta(days=2)
+EVENT_RETENTION = timedelta(days=7)  # consumed events are kept a week, for replay and debugging
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +42,11 @@ class Upkeep:
         repo: PasteRepository,
         reports: ReportRepository,
         blobs: BlobStore,
+        events: EventBus,
         clock: Clock,
         orphan_grace_seconds: float,
     ) -> None:
+        self.events = events
         self.pastes, self.repo, self.reports, self.blobs, self.clock = pastes, repo, reports, blobs, clock
         self.orphan_grace = timedelta(seconds=orphan_grace_seconds)
 
@@ -87,17 +91,22 @@ class Upkeep:
         reaped_blobs = 0
         while orphans := await self.repo.list_orphan_contents(now - self.orphan_grace, REAP_BATCH):
             for digest in orphans:
-                await self.blobs.delete(blob_key(digest))
-                async for info in self.blobs.list(highlight_prefix(digest)):
-                    await self.blobs.delete(info.key)
-            await self.repo.forget_contents(orphans)
-            reaped_blobs += len(orphans)
+                if await self.repo.reap_content(
+                    digest, now - self.orphan_grace, partial(self._delete_blobs, digest)
+                ):
+                    reaped_blobs += 1
             if len(orphans) < REAP_BATCH:
                 break
         await self.repo.prune_views(now - VIEW_BUCKETS_KEPT)
+        await self.events.trim(TOPIC, now - EVENT_RETENTION)
         if reaped_pastes or reaped_blobs:
             log.info("reaped %d expired pastes and %d orphan blobs", reaped_pastes, reaped_blobs)
         return Reaped(reaped_pastes, reaped_blobs)
+
+    async def _delete_blobs(self, digest: str) -> None:
+        await self.blobs.delete(blob_key(digest))
+        async for info in self.blobs.list(highlight_prefix(digest)):
+            await self.blobs.delete(info.key)
 
     async def figures(self) -> Figures:
         stats = self.pastes.stats

@@ -13,8 +13,11 @@
     if (!target || !navigator.clipboard) { return; }
     // Highlighted files: copy the code cell only, never the line numbers.
     var code = target.querySelector("td.code code") || target;
+    var text = code.textContent;
+    // Pygments ends every render with a newline; drop it when the paste had none.
+    if (button.hasAttribute("data-copy-trim-newline") && text.slice(-1) === "\n") { text = text.slice(0, -1); }
     var label = button.textContent;
-    navigator.clipboard.writeText(code.textContent).then(function () {
+    navigator.clipboard.writeText(text).then(function () {
       button.textContent = "Copied";
       announce("Copied to the clipboard");
       setTimeout(function () { button.textContent = label; }, 1500);

@@ -6,7 +6,7 @@ or by the domain predicates mirrored in `_listed`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -182,11 +182,24 @@ class SqlPasteRepository:
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
 
-    async def forget_contents(self, digests: Iterable[str]) -> None:
-        digests = list(digests)
-        if digests:
-            async with self._engine.begin() as conn:
-                await conn.execute(delete(contents).where(contents.c.content_hash.in_(digests)))
+    async def reap_content(
+        self, digest: str, unreferenced_since: datetime, delete_blobs: Callable[[], Awaitable[None]]
+    ) -> bool:
+        referenced = select(files.c.content_hash).where(files.c.content_hash == digest)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(contents).where(
+                    contents.c.content_hash == digest,
+                    contents.c.last_ref_at < unreferenced_since,
+                    ~referenced.exists(),
+                )
+            )
+            if result.rowcount != 1:
+                return False  # referenced again since it was listed
+            # Still inside the transaction: a create of the same content waits on our lock, and
+            # re-checks its blob after its own commit (see PasteService.create).
+            await delete_blobs()
+        return True
 
     async def set_scan_verdict(self, paste_id: str, verdict: str | None) -> None:
         async with self._engine.begin() as conn:
