@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -175,7 +176,8 @@ def scalebox_up(tmp_path: Path, up_ports: tuple[int, int]) -> Iterator[ServerPro
         server.stop()
         for pid in children.values():  # each child leads its own process group
             if not is_gone(pid):
-                os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
 
 
 @pytest.mark.integration
@@ -206,7 +208,10 @@ def test_up_serves_console_and_pastebin_then_stops_cleanly_on_sigint(
         check=False,
     )
     assert posted.returncode == 0, posted.stderr
-    assert f"Paste URL:   {pastebin_url}/" in posted.stdout.decode(), posted.stdout
+    raw_url = re.search(r"^Raw URL:\s+(\S+)$", posted.stdout.decode(), re.MULTILINE)
+    assert raw_url, posted.stdout
+    assert raw_url.group(1).startswith(f"{pastebin_url}/raw/")
+    assert httpx.get(raw_url.group(1), timeout=5).text == "pasted while everything runs under `scalebox up`\n"
     assert (tmp_path / "data" / "pastebin" / "pastebin.db").is_file()
 
     children = started_children(scalebox_up)

@@ -94,10 +94,6 @@ def test_raw_returns_exact_bytes_as_utf8_text_with_nosniff(
     assert raw.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.xfail(
-    reason="bug: /curl parses curl's default x-www-form-urlencoded label as a form and finds no `raw` field",
-    strict=True,
-)
 def test_create_accepts_data_binary_file_without_content_type(
     pastebin: ServerProcess, curl_binary: str, tmp_path: Path
 ):

@@ -42,7 +42,7 @@ async def create_until_killed(url: str, texts: list[str], kill: asyncio.Event) -
                 response = await client.post("/api/v1/paste", json={"files": [{"content": text}]})
             except httpx.TransportError:
                 continue  # not acknowledged: the server died with this request in flight
-            assert response.status_code == 200, response.text
+            assert response.status_code == 200, f"create answered {response.status_code}: {response.text}"
             acknowledged[response.json()["link"].rsplit("/", 1)[1]] = text
             if len(acknowledged) >= KILL_AFTER_ACKS:
                 kill.set()
@@ -58,17 +58,19 @@ async def test_acknowledged_pastes_survive_kill_9_mid_stream(tmp_path: Path, req
     texts = [make_text(rng, n) for n in range(PASTES)]
     first = await asyncio.to_thread(start_pastebin, data_dir, tmp_path / "first.log")
     watch_server(request.config, first)
+    kill = asyncio.Event()
+
+    async def killer() -> None:
+        await kill.wait()
+        first.kill()  # SIGKILL: no shutdown code, no flush, as a crash or the OOM killer would
+
+    killing = asyncio.create_task(killer())
     try:
-        kill = asyncio.Event()
-
-        async def killer() -> None:
-            await kill.wait()
-            first.kill()  # SIGKILL: no shutdown code, no flush, as a crash or the OOM killer would
-
-        killing = asyncio.create_task(killer())
         acknowledged = await create_until_killed(first.url, texts, kill)
+        assert kill.is_set(), f"only {len(acknowledged)} creates were acknowledged before the kill"
         await asyncio.wait_for(killing, timeout=10)
     finally:
+        killing.cancel()
         first.stop()
 
     assert first.process.returncode == -9

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
@@ -32,7 +33,6 @@ router = APIRouter()
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 PasswordHeader = Annotated[str | None, Header(alias="X-Paste-Password")]
 _CURL_OPTIONS = ("lexer", "expiry", "title", "burn", "password")
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class FileIn(BaseModel):
@@ -116,14 +116,19 @@ async def remove_by_token(request: Request, token: str) -> Response:
 async def create_from_curl(request: Request, who: ViewerDep) -> PlainTextResponse:
     """`curl -F raw=@file host/curl` (form field `raw`, optional `lexer`, `expiry`), or a raw body."""
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith(_FORM_TYPES):
+    if content_type.startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=10) as form:
             raw = form.get("raw")
             text = decode_text(await raw.read()) if isinstance(raw, UploadFile) else str(raw or "")
             options = {key: str(form.get(key) or "") for key in _CURL_OPTIONS}
     else:
-        text = decode_text(await request.body())
-        options = {key: request.query_params.get(key, "") for key in _CURL_OPTIONS}
+        body = await request.body()
+        fields = _form_fields(body) if content_type.startswith("application/x-www-form-urlencoded") else {}
+        if fields and fields.keys() <= {"raw", *_CURL_OPTIONS}:  # curl -d raw=... (and options)
+            text, options = fields.get("raw", ""), {key: fields.get(key, "") for key in _CURL_OPTIONS}
+        else:  # a raw body; `curl --data-binary @file` labels it urlencoded all the same
+            text = decode_text(body)
+            options = {key: request.query_params.get(key, "") for key in _CURL_OPTIONS}
     if not text.strip():
         raise InvalidPasteError(
             "nothing to paste: send the text in the form field `raw` or as the body", field="raw"
@@ -200,6 +205,17 @@ async def stats(request: Request) -> dict[str, object]:
             },
         ],
     }
+
+
+def _form_fields(body: bytes) -> dict[str, str]:
+    """An urlencoded body's fields, or {} when it is not one (then it is taken as the text itself)."""
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"), keep_blank_values=True, strict_parsing=True, max_num_fields=10
+        )
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return dict(pairs)
 
 
 def _nth(opened: Opened, number: int) -> str:
