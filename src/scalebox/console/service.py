@@ -38,10 +38,12 @@ class Poller:
         state.record(status, detail, _figures(stats), self.clock.now())
 
     async def run(self, stop: asyncio.Event, interval_seconds: float) -> None:
+        # The lifespan polled once already, so the first page has figures: wait, then poll.
         while not stop.is_set():
-            await self.poll_all()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+            if not stop.is_set():
+                await self.poll_all()
 
 
 def _checks_detail(response: httpx.Response) -> str:

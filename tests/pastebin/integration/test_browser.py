@@ -44,9 +44,7 @@ class Session:
 
     def on_console(self, message: ConsoleMessage) -> None:
         where = message.location.get("url", "")
-        # Chromium asks for /favicon.ico on its own for non-HTML documents (the raw view); the
-        # server has none yet. That is the browser's request, not an error of our pages.
-        if message.type == "error" and not where.endswith("/favicon.ico"):
+        if message.type == "error":
             self.errors.append(f"console: {message.text} ({where})")
 
     @contextmanager

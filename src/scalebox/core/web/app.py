@@ -104,6 +104,11 @@ def _operational_router(parts: AppParts) -> APIRouter:
         body = {"status": "ok" if healthy else "degraded", "system": parts.name, "checks": checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        # Browsers ask for it on every plain-text view; an empty answer keeps their consoles clean.
+        return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:
         return Response(render_metrics(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
