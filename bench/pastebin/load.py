@@ -100,10 +100,14 @@ def run_wrk(wrk: str, base_url: str, load: Load, duration_s: int, script_args: l
     )
 
 
-def median_result(results: list[Result]) -> Result:
+def rate_of(result: Result, sustained: bool) -> float:
+    return result.sustained_per_second if sustained else result.ok_per_second
+
+
+def median_result(results: list[Result], sustained: bool = False) -> Result:
     """Across rounds: the round with the median throughput (the lower middle for an even count, which
     never overstates), so the latencies shown belong to the same run as the rate."""
-    ranked = sorted(results, key=lambda result: result.ok_per_second)
+    ranked = sorted(results, key=lambda result: rate_of(result, sustained))
     return ranked[(len(ranked) - 1) // 2]
 
 
@@ -112,9 +116,9 @@ def median_per_cpu_second(results: list[Result]) -> float | None:
     return statistics.median(rates) if rates else None
 
 
-def spread(results: list[Result]) -> float:
+def spread(results: list[Result], sustained: bool = False) -> float:
     """Relative spread (max-min)/median of throughput across rounds; 0 for one round."""
-    rates = [result.ok_per_second for result in results]
+    rates = [rate_of(result, sustained) for result in results]
     if len(rates) < 2:
         return 0.0
     middle = statistics.median(rates)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from load import Load, Result
+from load import Load, Result, rate_of
 
 BEGIN = "<!-- bench:pastebin:begin -->"
 END = "<!-- bench:pastebin:end -->"
@@ -38,7 +38,7 @@ class Row:
     per_cpu_theirs: float | None = None
 
     def rate(self, result: Result) -> float:
-        return result.sustained_per_second if self.case.sustained else result.ok_per_second
+        return rate_of(result, self.case.sustained)
 
     @property
     def cpu_ratio(self) -> float | None:
@@ -170,9 +170,10 @@ def render_section(context: Context, table: str) -> str:
             f"- pinnwand: {context.theirs}. One app process (`pinnwand --configuration-path cfg.toml http`, "
             "tornado), SQLite file on local disk, rate limits raised to 10^9 tokens.",
             f"- Load: {context.wrk}, {load.threads} threads, {load.connections} connections, "
-            f"{load.duration_s} s per case after a {load.warmup_s} s warm-up, servers alternated case by "
-            f"case, {rounds}; loopback only. Reads cycle through {context.pastes} pastes of about 2 KiB "
-            "of Python created through each server's `POST /api/v1/paste`; creates post distinct "
+            f"{load.duration_s} s per case after a {load.warmup_s} s warm-up, every read round before any "
+            f"create, servers alternated case by case, {rounds}; loopback only. Reads cycle through "
+            f"{context.pastes} pastes of about 2 KiB of Python created through each server's "
+            "`POST /api/v1/paste`; creates post distinct "
             "2 KiB Python files (`lexer: python`, `expiry: 1day`), so content dedup does not help.",
             "",
             table,

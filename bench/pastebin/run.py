@@ -182,8 +182,13 @@ class Bench:
 
 def _run_cases(bench: Bench) -> None:
     ours, theirs = bench.ours, bench.theirs
-    for round_number in range(1, bench.args.rounds + 1):
-        for index, case in enumerate(CASES):
+    # Every round of the reads before any create: creates grow the databases, and pinnwand's paste
+    # page slows down as its file table grows (no index on file.paste_id), so reads would otherwise
+    # measure how many creates ran before them.
+    reads = [case for case in CASES if case.key != "create"]
+    creates = [case for case in CASES if case.key == "create"]
+    for phase in (reads, creates):
+        for round_number, index, case in _schedule(phase, bench.args.rounds):
             # Alternate who goes first, so drift in the machine's load does not favour one side.
             order = (ours, theirs) if (index + round_number) % 2 else (theirs, ours)
             for target in order:
@@ -194,6 +199,14 @@ def _run_cases(bench: Bench) -> None:
                 result = _run_case(bench, target, case, round_number)
                 target.results.setdefault(case.key, []).append(result)
                 print(_progress(round_number, case, target, result), flush=True)
+
+
+def _schedule(cases: list[Case], rounds: int) -> list[tuple[int, int, Case]]:
+    return [
+        (round_number, index, case)
+        for round_number in range(1, rounds + 1)
+        for index, case in enumerate(cases)
+    ]
 
 
 def _progress(round_number: int, case: Case, target: Target, result: Result) -> str:
@@ -244,11 +257,11 @@ def _rows(ours: Target, theirs: Target) -> list[Row]:
         rows.append(
             Row(
                 case=case,
-                ours=loadgen.median_result(mine) if mine else None,
-                theirs=loadgen.median_result(other) if other else None,
+                ours=loadgen.median_result(mine, case.sustained) if mine else None,
+                theirs=loadgen.median_result(other, case.sustained) if other else None,
                 note=note,
-                spread_ours=loadgen.spread(mine),
-                spread_theirs=loadgen.spread(other),
+                spread_ours=loadgen.spread(mine, case.sustained),
+                spread_theirs=loadgen.spread(other, case.sustained),
                 per_cpu_ours=loadgen.median_per_cpu_second(mine),
                 per_cpu_theirs=loadgen.median_per_cpu_second(other),
             )

@@ -646,3 +646,19 @@ def test_relative_time_reads_naturally() -> None:
     assert relative_time(now + timedelta(days=1) - timedelta(microseconds=1), now) == "in 1 day"
     assert relative_time(now + timedelta(days=7), now) == "in 7 days"
     assert relative_time(now - timedelta(days=400), now) == "1 year ago"
+
+
+async def test_anonymous_reads_of_a_cached_page_still_count_views_and_see_deletion(app, client):
+    paste_id, token = await make_paste(client, content="cached once\n")
+    async with make_client(app) as reader:  # a fresh browser: anonymous, no cookies
+        first = await reader.get(f"/{paste_id}")
+        second = await reader.get(f"/{paste_id}")
+        assert first.status_code == second.status_code == 200
+        assert second.text == first.text
+        assert "cached once" in second.text
+        pastebin = app.state.pastebin
+        await pastebin.pastes.flush_views()
+        assert (await pastebin.pastes.repo.get(paste_id)).view_count == 2
+
+        await pastebin.pastes.remove_by_token(token)
+        assert (await reader.get(f"/{paste_id}")).status_code == 404  # not served from the page cache

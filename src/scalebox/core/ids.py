@@ -55,7 +55,8 @@ def is_base62(text: str) -> bool:
 def random_base62(length: int, rng: random.Random) -> str:
     """`length` random base62 characters; pass random.SystemRandom() where they must be unguessable."""
     assert length > 0
-    return "".join(rng.choice(ALPHABET) for _ in range(length))
+    # One draw over the whole range (one os.urandom call for SystemRandom), zero-padded: uniform.
+    return encode_base62(rng.randrange(62**length)).rjust(length, ALPHABET[0])
 
 
 class SnowflakeGenerator:

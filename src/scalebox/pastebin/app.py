@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scalebox.core import db
 from scalebox.core.auth import AccountService, CsrfCodec, SessionCodec, SqlAccountRepository
 from scalebox.core.blobs import BlobStore, open_blob_store
-from scalebox.core.cache import Cache, open_cache
+from scalebox.core.cache import Cache, MemoryCache, open_cache
 from scalebox.core.clock import Clock, SystemClock
 from scalebox.core.events import EventBus, open_event_bus
 from scalebox.core.ids import SnowflakeGenerator
@@ -55,6 +55,7 @@ class Pastebin:
     csrf: CsrfCodec
     clock: Clock
     rng: random.Random
+    page_cache: Cache
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
 
@@ -132,6 +133,7 @@ async def open_pastebin(
             csrf=CsrfCodec(secret),
             clock=clock,
             rng=rng,
+            page_cache=MemoryCache(settings.page_cache_entries, clock),
             registry=registry,
         )
     finally:

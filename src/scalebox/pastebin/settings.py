@@ -39,6 +39,8 @@ class PastebinSettings:
     secret_scan: SecretScanMode = "flag"
     meta_cache_seconds: float = 30.0
     content_cache_seconds: float = 3600.0
+    page_cache_seconds: float = 2.0  # anonymous paste pages; 0 turns the micro-cache off
+    page_cache_entries: int = 2000
     view_flush_seconds: float = 5.0
     reap_interval_seconds: float = 300.0
     orphan_grace_seconds: float = 3600.0

@@ -33,27 +33,25 @@ class BrowserIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        browser_id = _cookie(scope, BROWSER_COOKIE)
         state = scope.setdefault("state", {})
-        state["csrf_codec"] = self.codec
+        state["csrf_codec"], state["csrf_rng"] = self.codec, self.rng
+        browser_id = _cookie(scope, BROWSER_COOKIE)
         if browser_id is not None and self.codec.is_browser_id(browser_id):
             state["browser_id"] = browser_id
             await self.app(scope, receive, send)
             return
-        new_id = self.codec.new_browser_id(self.rng)
-        state["browser_id"] = new_id
 
+        # No id yet: one is minted only if a page asks for a CSRF token (csrf_token below), so API
+        # calls and plain reads pay nothing, and the cookie goes out with the page that needs it.
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if any(name == b"content-type" and value.startswith(b"text/html") for name, value in headers):
-                    flags = "; Secure" if self.secure else ""
-                    cookie = (
-                        f"{BROWSER_COOKIE}={new_id}; Path=/; Max-Age={_COOKIE_MAX_AGE_SECONDS}; HttpOnly; "
-                        f"SameSite=Lax{flags}"
-                    )
-                    headers.append((b"set-cookie", cookie.encode()))
-                    message["headers"] = headers
+            new_id = state.get("new_browser_id")
+            if message["type"] == "http.response.start" and new_id:
+                flags = "; Secure" if self.secure else ""
+                cookie = (
+                    f"{BROWSER_COOKIE}={new_id}; Path=/; Max-Age={_COOKIE_MAX_AGE_SECONDS}; HttpOnly; "
+                    f"SameSite=Lax{flags}"
+                )
+                message["headers"] = [*message.get("headers", ()), (b"set-cookie", cookie.encode())]
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
@@ -72,10 +70,32 @@ def _cookie(scope: Scope, name: str) -> str | None:
     return None
 
 
+class LazyCsrfToken:
+    """A template value that mints the browser id and token only if a template prints it."""
+
+    __slots__ = ("_request", "_token")
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._token: str | None = None
+
+    def __str__(self) -> str:
+        if self._token is None:
+            self._token = csrf_token(self._request)
+        return self._token
+
+    def __html__(self) -> str:  # a token is base64url and a dot: nothing to escape
+        return str(self)
+
+
 def csrf_token(request: Request) -> str:
     """The token to embed in this browser's forms."""
     codec: CsrfCodec = request.state.csrf_codec
-    return codec.token_for(request.state.browser_id)
+    browser_id: str | None = getattr(request.state, "browser_id", None)
+    if browser_id is None:
+        browser_id = codec.new_browser_id(request.state.csrf_rng)
+        request.state.browser_id = request.state.new_browser_id = browser_id
+    return codec.token_for(browser_id)
 
 
 def verify_csrf(request: Request, token: str | None) -> None:

@@ -14,6 +14,7 @@ from scalebox.pastebin.http import (
     pages,
 )
 from scalebox.pastebin.http.deps import page_context
+from scalebox.pastebin.http.routing import hot_router
 from scalebox.pastebin.http.view import template_globals
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -21,8 +22,10 @@ NAV = (("/", "New paste"), ("/recent", "Recent"), ("/trending", "Trending"), ("/
 
 
 def routers() -> list[APIRouter]:
-    # pages last: its catch-all `/{paste_id}` must not shadow any fixed path above it.
+    # The hot read routes first (see http/routing.py), then the rest; pages.router holds the
+    # `/{paste_id}/...` actions, so it goes last.
     return [
+        hot_router,
         api.router,
         editor_pages.router,
         account_pages.router,

@@ -24,8 +24,9 @@ from scalebox.pastebin.domain import (
     Visibility,
     decode_text,
 )
-from scalebox.pastebin.errors import InvalidPasteError
+from scalebox.pastebin.errors import InvalidPasteError, PasteNotFoundError
 from scalebox.pastebin.http.deps import base_url, pastebin, viewer
+from scalebox.pastebin.http.routing import hot_router
 from scalebox.pastebin.service import Created, Opened, Viewer
 
 router = APIRouter()
@@ -163,15 +164,23 @@ async def show_document(request: Request, key: str, who: ViewerDep) -> Response:
     return JSONResponse({"data": opened.texts[0], "key": key}, headers=cache_headers(opened.paste))
 
 
-@router.get("/raw/{paste_id}", tags=["raw"])
-@router.get("/raw/{paste_id}/{number}", tags=["raw"])
-async def raw(
-    request: Request, paste_id: str, who: ViewerDep, number: int = 1, password: PasswordHeader = None
-) -> Response:
-    """One file as text/plain (the first unless a 1-based number is given)."""
+@hot_router.get("/raw/{paste_id:paste_id}", tags=["raw"])
+@hot_router.get("/raw/{paste_id:paste_id}/{number:int}", tags=["raw"])
+async def raw(request: Request, paste_id: str, number: int = 1) -> Response:
+    """One file as text/plain (the first unless a 1-based number is given); `X-Paste-Password`
+    opens a password-protected paste."""
+    # The hottest route: no dependency injection, the viewer and header are read directly.
+    who = await viewer(request)
+    password = request.headers.get("x-paste-password")
     opened = await pastebin(request).pastes.open(paste_id, who, password)
     text = _nth(opened, number)
     return PlainTextResponse(text, headers=cache_headers(opened.paste))
+
+
+@router.get("/raw/{anything:path}", include_in_schema=False)
+async def raw_not_found(anything: str) -> Response:
+    """Anything under /raw/ that is not a paste id: the same 404 an unknown id gets."""
+    raise PasteNotFoundError(f"no paste {anything.split('/', maxsplit=1)[0]!r}")
 
 
 @router.get("/download/{paste_id}", tags=["raw"])

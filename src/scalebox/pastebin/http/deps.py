@@ -7,7 +7,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from scalebox.core.auth import Account, Session
-from scalebox.core.web.csrf import csrf_token
+from scalebox.core.web.csrf import LazyCsrfToken
 from scalebox.pastebin.service import Viewer
 
 SESSION_COOKIE = "sbx_session"
@@ -83,7 +83,7 @@ def sign_out(response: Response) -> None:
 def page_context(request: Request) -> dict[str, object]:
     """Values every page template gets: the CSRF token, the signed-in account, whether sign-up is open."""
     return {
-        "csrf_token": csrf_token(request),
+        "csrf_token": LazyCsrfToken(request),
         "account": getattr(request.state, "account", None),
         "signup_enabled": pastebin(request).settings.signup,
     }

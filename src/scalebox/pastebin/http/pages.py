@@ -17,8 +17,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scalebox.core.errors import LimitExceededError
 from scalebox.pastebin import render
 from scalebox.pastebin.domain import Paste, PasteFile, token_hash
-from scalebox.pastebin.errors import PasswordRequiredError
+from scalebox.pastebin.errors import PasswordRequiredError, PasteNotFoundError
 from scalebox.pastebin.http.deps import base_url, pastebin, viewer
+from scalebox.pastebin.http.routing import hot_router
 from scalebox.pastebin.http.view import (
     NO_STORE,
     form_text,
@@ -104,7 +105,7 @@ async def report(request: Request, paste_id: str) -> HTMLResponse:
 # -- a paste -----------------------------------------------------------------------------------------
 
 
-@router.get("/{paste_id}")
+@hot_router.get("/{paste_id:paste_id}")
 async def show_paste(
     request: Request, paste_id: str, created: str | None = None, view: str | None = None
 ) -> HTMLResponse:
@@ -115,10 +116,26 @@ async def show_paste(
     headers = NO_STORE if removal else PAGE_CACHE
     if paste.burn_after_reading or paste.encrypted:
         return _gate(request, paste, who, removal=removal, headers=headers)
+    # Anonymous readers of a plain view all get the same bytes: a micro-cache of a few seconds
+    # (like a CDN's) spares the template. The checks above and the view count still run each time.
+    shared = who.account_id is None and removal is None and view is None
+    page_cache = pastebin(request).page_cache
+    if shared and (body := await page_cache.get(paste.id)) is not None:
+        await pastes.count_read(paste, who)
+        return HTMLResponse(body, headers=headers)
     opened = await pastes.open(paste.id, who)
-    return await _paste_page(
+    response = await _paste_page(
         request, opened, who, removal=removal, rendered=view == "rendered", headers=headers
     )
+    if shared:
+        await page_cache.set(paste.id, bytes(response.body), pastebin(request).settings.page_cache_seconds)
+    return response
+
+
+@router.get("/{paste_id}", include_in_schema=False)
+async def unknown_paste(paste_id: str) -> Response:
+    """A single path segment that is no paste id (wrong length or characters): the paste 404 page."""
+    raise PasteNotFoundError(f"no paste {paste_id!r}: it never existed, expired, or was removed")
 
 
 @router.post("/{paste_id}/reveal")

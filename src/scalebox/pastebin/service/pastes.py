@@ -191,6 +191,13 @@ class PasteService:
         self.stats.record_read()
         return Opened(paste, texts, burned)
 
+    async def count_read(self, paste: Paste, viewer: Viewer) -> None:
+        """Count a read served without reopening the paste (a cached page); rate limits still apply."""
+        assert not paste.burn_after_reading, "burn pastes are read only through open()"
+        await check_rate(self.limiter, self.limits, "read", viewer)
+        self._pending_views[paste.id] += 1
+        self.stats.record_read()
+
     async def highlighted(self, paste: Paste, file: PasteFile, text: str) -> str:
         """Highlighted HTML of one file: from the cache, then the blob store, else rendered and kept."""
         if paste.encrypted or paste.burn_after_reading:
