@@ -91,6 +91,7 @@ def _common_lexer_classes() -> tuple[tuple[str, type[PygmentsLexer]], ...]:
     return tuple((alias, find_lexer_class_by_name(alias)) for alias in COMMON_LEXERS[1:])
 
 
+@functools.lru_cache(maxsize=1024)
 def normalise_lexer(alias: str) -> str:
     """The canonical alias for `alias` (e.g. "py" -> "python"); InvalidPasteError if Pygments has none."""
     alias = alias.strip().lower()
