@@ -53,16 +53,30 @@ _PLUMBING = (
     "_compat.py",
     "main.py",
     "click/core.py",
+    "TyperGroup.",
+    "Typer.__call__",
+    "Command.",
+    "Context.invoke",
+    "_main (",
+    "Server.run (",
+    "Server.serve (",
+    "serve (",
 )
 
 
 def start(py_spy: Path, pid: int, output: Path) -> subprocess.Popen[bytes]:
-    """py-spy record on `pid` until finish(): collapsed stacks into `output` (all threads, not idle)."""
+    """py-spy record on `pid` until finish(): collapsed stacks into `output`.
+
+    Only samples of the thread holding the GIL count: that is where Python spends CPU. Threads blocked
+    in sqlite, fsync or a queue release the GIL, and a non-blocking sampler cannot always tell them
+    from busy ones; their C-level time shows in the CPU-second figures instead.
+    """
     command = [
         str(py_spy),
         "record",
         f"--pid={pid}",
         "--rate=200",
+        "--gil",
         "--format=raw",
         "--nonblocking",  # do not pause the server to sample it: lower overhead, rare torn stacks
         f"--output={output}",

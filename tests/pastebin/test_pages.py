@@ -662,3 +662,16 @@ async def test_anonymous_reads_of_a_cached_page_still_count_views_and_see_deleti
 
         await pastebin.pastes.remove_by_token(token)
         assert (await reader.get(f"/{paste_id}")).status_code == 404  # not served from the page cache
+
+
+async def test_sign_in_attempts_are_rate_limited_per_address(client):
+    token = await token_for(client)
+    statuses = []
+    for _ in range(12):
+        response = await client.post(
+            "/login", data={"csrf_token": token, "username": "nobody", "password": "wrong password"}
+        )
+        statuses.append(response.status_code)
+    assert statuses[:10] == [401] * 10
+    assert statuses[10:] == [429, 429]
+    assert "retry-after" in response.headers

@@ -11,8 +11,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scalebox.core.auth import Account, AccountBannedError, BadCredentialsError
 from scalebox.core.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError
 from scalebox.core.web.errors import status_for
-from scalebox.pastebin.http.deps import current_account, pastebin, sign_in, sign_out, viewer
+from scalebox.pastebin.http.deps import client_ip, current_account, pastebin, sign_in, sign_out, viewer
 from scalebox.pastebin.http.view import NO_STORE, form_text, local_path, read_form, render_page
+from scalebox.pastebin.service import Viewer
+from scalebox.pastebin.service.limits import check_rate
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,6 +36,7 @@ async def signup(request: Request) -> Response:
     form = await read_form(request)
     username, password = form_text(form, "username").strip(), form_text(form, "password")
     next_path = local_path(form_text(form, "next"), "/account")
+    await _check_sign_in_rate(request)
     if password != form_text(form, "password_confirm"):
         return _signup(request, username, next_path, error="The two passwords do not match.", status=422)
     try:
@@ -56,6 +59,7 @@ async def login(request: Request) -> Response:
     await current_account(request)
     form = await read_form(request)
     username, next_path = form_text(form, "username").strip(), local_path(form_text(form, "next"))
+    await _check_sign_in_rate(request)
     try:
         account = await pastebin(request).accounts.authenticate(username, form_text(form, "password"))
     except BadCredentialsError:
@@ -65,6 +69,11 @@ async def login(request: Request) -> Response:
     response = RedirectResponse(next_path, status_code=303)
     sign_in(request, response, account)
     return response
+
+
+async def _check_sign_in_rate(request: Request) -> None:
+    pb = pastebin(request)
+    await check_rate(pb.limiter, pb.pastes.limits, "sign-in", Viewer(ip=client_ip(request)))
 
 
 @router.post("/logout")

@@ -8,8 +8,9 @@ from typing import Literal
 from scalebox.core.errors import LimitExceededError
 from scalebox.core.ratelimit import RateLimiter
 
-Action = Literal["create", "read", "report"]
+Action = Literal["create", "read", "report", "sign-in"]
 _REPORTS_PER_MINUTE = 10
+_SIGN_INS_PER_MINUTE = 10  # each attempt costs an argon2 hash: bound guessing and CPU alike
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ async def check_rate(limiter: RateLimiter, limits: Limits, action: Action, viewe
         limit = limits.create_per_minute_account if viewer.account_id else limits.create_per_minute_anonymous
     elif action == "read":
         limit = limits.read_per_minute
+    elif action == "sign-in":
+        limit = _SIGN_INS_PER_MINUTE
     else:
         limit = _REPORTS_PER_MINUTE
     if limit <= 0:
