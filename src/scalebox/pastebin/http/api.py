@@ -26,7 +26,7 @@ from scalebox.pastebin.domain import (
 )
 from scalebox.pastebin.errors import InvalidPasteError, PasteNotFoundError
 from scalebox.pastebin.http.deps import base_url, pastebin, viewer
-from scalebox.pastebin.http.routing import hot_router
+from scalebox.pastebin.http.routing import hot_route
 from scalebox.pastebin.service import Created, Opened, Viewer
 
 router = APIRouter()
@@ -164,12 +164,12 @@ async def show_document(request: Request, key: str, who: ViewerDep) -> Response:
     return JSONResponse({"data": opened.texts[0], "key": key}, headers=cache_headers(opened.paste))
 
 
-@hot_router.get("/raw/{paste_id:paste_id}", tags=["raw"])
-@hot_router.get("/raw/{paste_id:paste_id}/{number:int}", tags=["raw"])
-async def raw(request: Request, paste_id: str, number: int = 1) -> Response:
+@hot_route("/raw/{paste_id:paste_id}", "/raw/{paste_id:paste_id}/{number:int}")
+async def raw(request: Request) -> Response:
     """One file as text/plain (the first unless a 1-based number is given); `X-Paste-Password`
     opens a password-protected paste."""
-    # The hottest route: no dependency injection, the viewer and header are read directly.
+    paste_id: str = request.path_params["paste_id"]
+    number: int = request.path_params.get("number", 1)
     who = await viewer(request)
     password = request.headers.get("x-paste-password")
     opened = await pastebin(request).pastes.open(paste_id, who, password)

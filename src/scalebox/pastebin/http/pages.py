@@ -19,7 +19,7 @@ from scalebox.pastebin import render
 from scalebox.pastebin.domain import Paste, PasteFile, token_hash
 from scalebox.pastebin.errors import PasswordRequiredError, PasteNotFoundError
 from scalebox.pastebin.http.deps import base_url, pastebin, viewer
-from scalebox.pastebin.http.routing import hot_router
+from scalebox.pastebin.http.routing import hot_route
 from scalebox.pastebin.http.view import (
     NO_STORE,
     form_text,
@@ -105,10 +105,10 @@ async def report(request: Request, paste_id: str) -> HTMLResponse:
 # -- a paste -----------------------------------------------------------------------------------------
 
 
-@hot_router.get("/{paste_id:paste_id}")
-async def show_paste(
-    request: Request, paste_id: str, created: str | None = None, view: str | None = None
-) -> HTMLResponse:
+@hot_route("/{paste_id:paste_id}")
+async def show_paste(request: Request) -> HTMLResponse:
+    paste_id: str = request.path_params["paste_id"]
+    created, view = request.query_params.get("created"), request.query_params.get("view")
     who = await viewer(request)
     pastes = pastebin(request).pastes
     paste = await pastes.get(paste_id, who)

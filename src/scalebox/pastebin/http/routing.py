@@ -8,8 +8,12 @@ checks it).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import Request
+from starlette.responses import Response
 
 from scalebox.pastebin.domain import ID_LENGTH
 
@@ -28,3 +32,18 @@ register_url_convertor("paste_id", PasteIdConvertor())
 
 # Routes registered here go in front of every other router (see http.routers()).
 hot_router = APIRouter()
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def hot_route(*paths: str) -> Callable[[Endpoint], Endpoint]:
+    """Register a GET endpoint on the hot router as a plain Starlette route: no dependency
+    injection or parameter validation per request (the endpoint reads `request.path_params`).
+    These routes are documented in docs/pastebin.md rather than in the OpenAPI schema."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        for path in paths:
+            hot_router.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+        return endpoint
+
+    return register
