@@ -524,3 +524,19 @@ async def test_hiding_a_reported_anonymous_paste_hides_it_from_everyone_but_admi
     assert await pb.pastes.list_recent() == []
     assert (await pb.pastes.open(created.paste.id, ADMIN)).texts
     assert await pb.moderation.queue(ADMIN) == []
+
+
+async def test_worker_sheds_highlighting_ahead_when_it_is_behind_but_still_scans_and_indexes(pb, clock):
+    created = await pb.pastes.create(
+        make_request(content="searchable words here\n", visibility=Visibility.PUBLIC), ANONYMOUS
+    )
+    clock.advance(seconds=pb.upkeep.highlight_ahead_max_lag_seconds + 1)  # the worker is behind
+
+    await work_off_events(pb)
+
+    digest = created.paste.files[0].content_hash
+    assert await keys_under(pb.blobs, highlight_prefix(digest)) == []  # shed
+    assert [p.id for p in await pb.pastes.search("searchable")] == [created.paste.id]  # indexed anyway
+    opened = await pb.pastes.open(created.paste.id, ANONYMOUS)
+    await pb.pastes.highlighted(opened.paste, opened.paste.files[0], opened.texts[0])  # the first read
+    assert await keys_under(pb.blobs, highlight_prefix(digest))  # renders and keeps it

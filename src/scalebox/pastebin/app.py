@@ -124,6 +124,7 @@ async def open_pastebin(
                 events=events,
                 clock=clock,
                 orphan_grace_seconds=settings.orphan_grace_seconds,
+                highlight_ahead_max_lag_seconds=settings.highlight_ahead_max_lag_seconds,
             ),
             moderation=ModerationService(
                 pastes=pastes, repo=repo, reports=reports, accounts=accounts, clock=clock

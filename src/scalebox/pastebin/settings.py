@@ -44,6 +44,7 @@ class PastebinSettings:
     view_flush_seconds: float = 5.0
     reap_interval_seconds: float = 300.0
     orphan_grace_seconds: float = 3600.0
+    highlight_ahead_max_lag_seconds: float = 5.0  # the worker skips pre-rendering when further behind
     workers: bool = True  # run the event consumers (highlight, scan, index) in this process
     signup: bool = True
     secure_cookies: bool = False  # set when served over HTTPS

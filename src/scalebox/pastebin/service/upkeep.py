@@ -45,7 +45,9 @@ class Upkeep:
         events: EventBus,
         clock: Clock,
         orphan_grace_seconds: float,
+        highlight_ahead_max_lag_seconds: float = 5.0,
     ) -> None:
+        self.highlight_ahead_max_lag_seconds = highlight_ahead_max_lag_seconds
         self.events = events
         self.pastes, self.repo, self.reports, self.blobs, self.clock = pastes, repo, reports, blobs, clock
         self.orphan_grace = timedelta(seconds=orphan_grace_seconds)
@@ -62,8 +64,12 @@ class Upkeep:
         if opened is None:
             return
         paste, texts = opened
-        for file, text in zip(paste.files, texts, strict=True):
-            await self.pastes.highlighted(paste, file, text)
+        # Highlighting ahead only warms a cache (a read renders on a miss), so it is shed when the
+        # worker falls behind: under a flood of creates, scanning and indexing keep up instead.
+        lag_seconds = (self.clock.now() - event.timestamp).total_seconds()
+        if lag_seconds <= self.highlight_ahead_max_lag_seconds:
+            for file, text in zip(paste.files, texts, strict=True):
+                await self.pastes.highlighted(paste, file, text)
         if self.pastes.limits.secret_scan == "flag":
             findings = [finding for text in texts for finding in scan.scan(text)]
             if findings:
