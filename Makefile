@@ -47,7 +47,7 @@ fmt: dev  ## format and autofix with ruff
 
 pytest: dev  ## pytest on 2 workers against a throwaway PostgreSQL and Redis (PYTEST_ARGS=... to add)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/services.py run -- \
-		pytest -n 2 --dist loadgroup --durations=15 $(PYTEST_ARGS)
+		pytest -n 2 --dist loadgroup --durations=15 --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 check: lint pytest  ## lint, then the tests (no apt-get)
 

@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,28 @@ def our_versions() -> str:
     return ", ".join(found) + f"; Python {platform.python_version()}"
 
 
+def source_revision(repo: Path) -> str:
+    """The commit the scalebox under test was built from, and whether src/ had uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown revision"
+    return f"commit {commit}" + (" with uncommitted changes in src/" if dirty else "")
+
+
 def render_table(rows: list[Row]) -> str:
     header = (
         "| case | scalebox req/s | pinnwand req/s | ours/pinnwand | target | "
@@ -143,6 +166,7 @@ class Context:
     load_before: str
     load_after: str
     ours: str
+    revision: str
     theirs: str
     wrk: str
     load: Load
@@ -164,9 +188,9 @@ def render_section(context: Context, table: str) -> str:
             "",
             f"- Machine: {context.machine}; load average {context.load_before} before, "
             f"{context.load_after} after.",
-            f"- scalebox: {context.ours}. One app process (uvicorn, uvloop + httptools), SQLite in WAL mode "
-            "and blobs on local disk, in-process caches, background workers on; "
-            "read and create rate limits off (`=0`), request logging off.",
+            f"- scalebox: {context.ours}; {context.revision}. One app process (uvicorn, uvloop + "
+            "httptools), SQLite in WAL mode and blobs on local disk, in-process caches, background "
+            "workers on; read and create rate limits off (`=0`), request logging off.",
             f"- pinnwand: {context.theirs}. One app process (`pinnwand --configuration-path cfg.toml http`, "
             "tornado), SQLite file on local disk, rate limits raised to 10^9 tokens.",
             f"- Load: {context.wrk}, {load.threads} threads, {load.connections} connections, "

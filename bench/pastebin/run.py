@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="scalebox-bench-pastebin-"))
     started: list[servers.Server] = []
     load_before = report.load_average()
+    revision = report.source_revision(servers.REPO)  # before the server starts: the code it runs
     try:
         python = _pinnwand_python(args, work_dir)
         theirs_versions = servers.pinnwand_versions(python)
@@ -117,6 +118,7 @@ def main(argv: list[str]) -> int:
                 load_before=load_before,
                 load_after=report.load_average(),
                 ours=report.our_versions(),
+                revision=revision,
                 theirs=", ".join(f"{name} {version}" for name, version in theirs_versions.items()),
                 wrk=loadgen.wrk_version(wrk),
                 load=load,

@@ -36,6 +36,9 @@ class StuckRandom(random.Random):
     def choice(self, seq):
         return seq[0]
 
+    def randrange(self, *args, **kwargs):
+        return 0
+
 
 def make_service(**overrides) -> AccountService:
     options = {
