@@ -61,7 +61,7 @@ distclean: clean  ## also remove .venv
 	rm -rf $(VENV)
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); bash scripts/bootstrap.sh venv; $(PYTHON) -m venv $(VENV); }
 
 $(UV_STAMP): | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q uv==$(UV_VERSION)

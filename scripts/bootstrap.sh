@@ -6,10 +6,15 @@ set -euo pipefail
 LOCK_WAIT_TRIES=120 # x 5 s: another apt-get (an unattended upgrade, a parallel session) may hold the lock
 
 missing=()
+if [[ "${1:-}" == "venv" ]]; then
+    # `make up` on a Debian whose python3 lacks ensurepip (the python3-venv package is separate).
+    missing+=(python3-venv)
+else
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 PATH="$PATH:/usr/sbin:/sbin" ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1 ' || missing+=(libmagic1)
+fi
 
 if ((${#missing[@]} == 0)); then
     exit 0
