@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from scalebox.core.blobs import BlobStore
 from scalebox.core.clock import FakeClock
@@ -540,3 +541,22 @@ async def test_worker_sheds_highlighting_ahead_when_it_is_behind_but_still_scans
     opened = await pb.pastes.open(created.paste.id, ANONYMOUS)
     await pb.pastes.highlighted(opened.paste, opened.paste.files[0], opened.texts[0])  # the first read
     assert await keys_under(pb.blobs, highlight_prefix(digest))  # renders and keeps it
+
+
+async def test_concurrent_metadata_misses_share_one_database_read(pb):
+    created = await pb.pastes.create(make_request(content="viral\n"), ANONYMOUS)
+    await pb.cache.delete(f"paste:{created.paste.id}")
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM pastebin_pastes" in statement:
+            statements.append(statement)
+
+    event.listen(pb.engine.sync_engine, "before_cursor_execute", record)  # watch the real SQL
+    try:
+        pastes = await asyncio.gather(*(pb.pastes.get(created.paste.id, ANONYMOUS) for _ in range(20)))
+    finally:
+        event.remove(pb.engine.sync_engine, "before_cursor_execute", record)
+
+    assert len(statements) == 1
+    assert {p.id for p in pastes} == {created.paste.id}

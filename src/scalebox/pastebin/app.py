@@ -167,7 +167,7 @@ def build_app(
                 view_flush_seconds=settings.view_flush_seconds,
                 reap_interval_seconds=settings.reap_interval_seconds,
             )
-            tasks = workers.start() if settings.workers else []
+            tasks = workers.start(background=settings.workers)
             try:
                 yield
             finally:

@@ -56,7 +56,12 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataOption
     typer.echo(
         f"pastebin on http://{settings.host}:{settings.port}  (data in {settings.system_dir})", err=True
     )
-    serve_app(build_app(settings), host=settings.host, port=settings.port)
+    serve_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 @app.command()

@@ -48,6 +48,7 @@ class PastebinSettings:
     workers: bool = True  # run the event consumers (highlight, scan, index) in this process
     signup: bool = True
     secure_cookies: bool = False  # set when served over HTTPS
+    forwarded_allow_ips: str = ""  # proxies trusted for X-Forwarded-For (e.g. "127.0.0.1"); empty: none
     node_id: int = 0
 
     @classmethod

@@ -33,19 +33,25 @@ class Workers:
         self.reap_interval_seconds = reap_interval_seconds
         self.stop_event = asyncio.Event()
 
-    def start(self) -> list[asyncio.Task[object]]:
-        consumer = run_consumer(
-            self.events, TOPIC, CONSUMER_GROUP, self.upkeep.on_paste_event, stop=self.stop_event
-        )
-        return [
-            asyncio.create_task(consumer, name="pastebin-consumer"),
+    def start(self, *, background: bool = True) -> list[asyncio.Task[object]]:
+        """The view-count flusher always (each process batches its own reads); the event consumer
+        and the reaper only where `background` work is assigned to this process."""
+        tasks: list[asyncio.Task[object]] = [
             asyncio.create_task(
                 self._every(self.view_flush_seconds, self.pastes.flush_views), name="pastebin-views"
-            ),
-            asyncio.create_task(
-                self._every(self.reap_interval_seconds, self.upkeep.reap), name="pastebin-reaper"
-            ),
+            )
         ]
+        if background:
+            consumer = run_consumer(
+                self.events, TOPIC, CONSUMER_GROUP, self.upkeep.on_paste_event, stop=self.stop_event
+            )
+            tasks.append(asyncio.create_task(consumer, name="pastebin-consumer"))
+            tasks.append(
+                asyncio.create_task(
+                    self._every(self.reap_interval_seconds, self.upkeep.reap), name="pastebin-reaper"
+                )
+            )
+        return tasks
 
     async def stop(self, tasks: list[asyncio.Task[object]]) -> None:
         self.stop_event.set()

@@ -6,8 +6,13 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-def serve(app: ASGIApp, *, host: str, port: int, proxy_headers: bool = False) -> None:
-    """Serve until SIGINT/SIGTERM; logging is configured by the caller (scalebox.core.logs)."""
+def serve(app: ASGIApp, *, host: str, port: int, forwarded_allow_ips: str = "") -> None:
+    """Serve until SIGINT/SIGTERM; logging is configured by the caller (scalebox.core.logs).
+
+    `forwarded_allow_ips` lists the proxies (comma-separated addresses, or "*") whose
+    X-Forwarded-For and X-Forwarded-Proto are believed; empty trusts none, so a client cannot
+    spoof its address past the rate limits.
+    """
     config = uvicorn.Config(
         app,
         host=host,
@@ -16,8 +21,8 @@ def serve(app: ASGIApp, *, host: str, port: int, proxy_headers: bool = False) ->
         http="auto",
         access_log=False,  # EdgeMiddleware logs each request once, with its request id
         server_header=False,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
         log_config=None,
         timeout_graceful_shutdown=10,
     )

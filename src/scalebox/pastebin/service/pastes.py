@@ -84,6 +84,7 @@ class PasteService:
         self.events, self.limiter, self.clock, self.rng = events, limiter, clock, rng
         self.limits, self.stats = limits, stats
         self._pending_views: Counter[str] = Counter()
+        self._inflight: dict[str, asyncio.Future[Paste | None]] = {}
 
     # -- create ------------------------------------------------------------------------------------
 
@@ -228,9 +229,29 @@ class PasteService:
             self.stats.record_cache(hit=True)
             return _decode_paste(cached)
         self.stats.record_cache(hit=False)
+        # Singleflight: concurrent misses for one paste (a viral link) share one database read.
+        inflight = self._inflight.get(paste_id)
+        if inflight is not None:
+            return await asyncio.shield(inflight)
+        future: asyncio.Future[Paste | None] = asyncio.get_running_loop().create_future()
+        self._inflight[paste_id] = future
+        try:
+            paste = await self._load_meta(paste_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so an unawaited failure is not logged as lost
+            raise
+        else:
+            future.set_result(paste)
+            return paste
+        finally:
+            del self._inflight[paste_id]
+
+    async def _load_meta(self, paste_id: str) -> Paste | None:
         paste = await self.repo.get(paste_id)
         if paste is not None and not paste.burn_after_reading:  # burn pastes always go to the database
-            ttl = self.limits.meta_cache_seconds
+            # Jitter spreads the expiry of entries filled together, so they are not all missed at once.
+            ttl = self.limits.meta_cache_seconds * self.rng.uniform(0.8, 1.0)
             if paste.expires_at is not None:  # never cache past the paste's own end
                 ttl = min(ttl, (paste.expires_at - self.clock.now()).total_seconds())
             await self.cache.set(_meta_key(paste_id), _encode_paste(paste), ttl)
