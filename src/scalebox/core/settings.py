@@ -102,7 +102,12 @@ def ensure_secret_key(data_dir: Path, configured: str) -> str:
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (scalebox up starts several) got there first
+        return path.read_text().strip()
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
     return key
