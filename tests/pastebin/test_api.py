@@ -408,7 +408,9 @@ async def test_api_key_creates_and_reads_a_private_paste_that_others_cannot_see(
     assert mine.headers["cache-control"] == "private, no-store"
     assert (await client.get(raw, headers={"X-Api-Key": plaintext})).text == "for my eyes"
     assert_problem(await client.get(raw), 404, "paste_not_found")
-    assert_problem(await client.get(raw, headers={"Authorization": "Bearer sbx_bogus_key"}), 404)
+    assert_problem(
+        await client.get(raw, headers={"Authorization": "Bearer sbx_bogus_key"}), 401, "unauthorized"
+    )
 
 
 async def test_api_key_owner_can_delete_their_paste_and_others_cannot(client):

@@ -494,7 +494,8 @@ async def test_revoked_api_key_stops_working(app: FastAPI, client: httpx.AsyncCl
             json={"files": [{"content": "x"}], "visibility": "private"},
             headers={"Authorization": f"Bearer {key}"},
         )
-    assert api.status_code == 422, "without a live key the caller is anonymous, and may not go private"
+    assert api.status_code == 401, "a dead key is refused, never taken for an anonymous caller"
+    assert api.json()["code"] == "unauthorized"
 
 
 async def test_private_paste_is_404_for_others_and_visible_to_its_owner(app: FastAPI) -> None:

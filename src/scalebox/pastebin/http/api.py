@@ -158,9 +158,11 @@ async def create_document(request: Request, who: ViewerDep) -> dict[str, str]:
 
 
 @router.get("/documents/{key}", tags=["haste"])
-async def show_document(request: Request, key: str, who: ViewerDep) -> Response:
-    """haste-server's read: {"data": text, "key": id}."""
-    opened = await pastebin(request).pastes.open(key, who)
+async def show_document(
+    request: Request, key: str, who: ViewerDep, password: PasswordHeader = None
+) -> Response:
+    """haste-server's read: {"data": text, "key": id} (`X-Paste-Password` opens a protected paste)."""
+    opened = await pastebin(request).pastes.open(key, who, password)
     return JSONResponse({"data": opened.texts[0], "key": key}, headers=cache_headers(opened.paste))
 
 

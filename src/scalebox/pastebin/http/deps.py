@@ -7,6 +7,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from scalebox.core.auth import Account, Session
+from scalebox.core.errors import UnauthorizedError
 from scalebox.core.web.csrf import LazyCsrfToken
 from scalebox.pastebin.service import Viewer
 
@@ -27,6 +28,8 @@ async def current_account(request: Request) -> Account | None:
     key = _api_key(request)
     if key is not None:
         account = await pb.accounts.account_for_api_key(key)
+        if account is None:  # a client that sent a key means to act as someone: never fall back to anonymous
+            raise UnauthorizedError("the API key is malformed, unknown, revoked, or its account is banned")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         session = pb.sessions.decode(cookie) if cookie else None
