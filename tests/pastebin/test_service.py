@@ -545,7 +545,7 @@ async def test_worker_sheds_highlighting_ahead_when_it_is_behind_but_still_scans
 
 async def test_concurrent_metadata_misses_share_one_database_read(pb):
     created = await pb.pastes.create(make_request(content="viral\n"), ANONYMOUS)
-    await pb.cache.delete(f"paste:{created.paste.id}")
+    await pb.pastes.forget(created.paste.id)
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):

@@ -96,6 +96,9 @@ class Paste:
             viewer_id is not None and viewer_id == self.owner_id
         )
 
+    def can_delete(self, viewer_id: int | None, *, is_admin: bool = False) -> bool:
+        return is_admin or (viewer_id is not None and viewer_id == self.owner_id)
+
     @property
     def size_bytes(self) -> int:
         return sum(file.size_bytes for file in self.files)

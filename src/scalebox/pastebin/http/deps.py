@@ -3,6 +3,8 @@ and the base URL links are built from. Shared by the API and the pages."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import Request
 from starlette.responses import Response
 
@@ -12,6 +14,7 @@ from scalebox.core.web.csrf import LazyCsrfToken
 from scalebox.pastebin.service import Viewer
 
 SESSION_COOKIE = "sbx_session"
+_UNRESOLVED = object()
 
 
 def pastebin(request: Request):  # type: ignore[no-untyped-def]  # -> app.Pastebin (app imports http)
@@ -20,9 +23,9 @@ def pastebin(request: Request):  # type: ignore[no-untyped-def]  # -> app.Pasteb
 
 async def current_account(request: Request) -> Account | None:
     """The account behind an API key (Authorization: Bearer / X-Api-Key) or the session cookie."""
-    if getattr(request.state, "account_resolved", False):  # memoised per request
-        account: Account | None = request.state.account
-        return account
+    memoised = getattr(request.state, "account", _UNRESOLVED)  # resolved once per request
+    if memoised is not _UNRESOLVED:
+        return cast("Account | None", memoised)
     pb = pastebin(request)
     account = None
     key = _api_key(request)
@@ -36,7 +39,6 @@ async def current_account(request: Request) -> Account | None:
         if session is not None:
             account = await pb.accounts.account_for_session(session)
     request.state.account = account
-    request.state.account_resolved = True
     return account
 
 

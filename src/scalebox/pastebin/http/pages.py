@@ -123,7 +123,7 @@ async def show_paste(request: Request) -> HTMLResponse:
     if shared and (body := await page_cache.get(paste.id)) is not None:
         await pastes.count_read(paste, who)
         return HTMLResponse(body, headers=headers)
-    opened = await pastes.open(paste.id, who)
+    opened = await pastes.read(paste, who)
     response = await _paste_page(
         request, opened, who, removal=removal, rendered=view == "rendered", headers=headers
     )
@@ -150,7 +150,7 @@ async def reveal(request: Request, paste_id: str) -> Response:
         return RedirectResponse(f"/{paste.id}", status_code=303)
     password = form_text(form, "password") or None
     try:
-        opened = await pastes.open(paste.id, who, password)
+        opened = await pastes.read(paste, who, password)
     except PasswordRequiredError:
         error = "That password is not right." if password else "Enter the paste's password."
         return _gate(request, paste, who, removal=None, error=error, headers=NO_STORE)
@@ -176,10 +176,6 @@ def _removal_link(request: Request, paste: Paste, token: str | None) -> str | No
     return f"{base_url(request)}remove/{quote(token, safe='')}"
 
 
-def _can_delete(paste: Paste, who: Viewer) -> bool:
-    return who.is_admin or (who.account_id is not None and who.account_id == paste.owner_id)
-
-
 def _gate(
     request: Request,
     paste: Paste,
@@ -192,7 +188,7 @@ def _gate(
     context = {
         "paste": paste,
         "removal": removal,
-        "can_delete": _can_delete(paste, who),
+        "can_delete": paste.can_delete(who.account_id, is_admin=who.is_admin),
         "flashes": [("error", error)] if error else [],
     }
     status = 403 if error else 200
@@ -223,7 +219,7 @@ async def _paste_page(
         "gated": paste.burn_after_reading or paste.encrypted,
         "burned": opened.burned,
         "removal": removal,
-        "can_delete": _can_delete(paste, who),
+        "can_delete": paste.can_delete(who.account_id, is_admin=who.is_admin),
         "rendered": rendered,
         "has_markdown": any(f.markdown for f in files),
     }

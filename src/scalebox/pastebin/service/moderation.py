@@ -62,16 +62,14 @@ class ModerationService:
             return
         paste = await self.repo.get(report.paste_id)
         if action == "hide" and paste is not None:
-            await self.repo.set_hidden(paste.id, True)
-            await self.pastes.cache.delete(f"paste:{paste.id}")
+            await self.pastes.hide(paste.id)
         elif action == "delete" and paste is not None:
             await self.pastes.delete(paste.id, viewer)
         elif action == "ban":
             if paste is None or paste.owner_id is None:
                 raise NotFoundError("the reported paste has no owner account to ban")
             await self.accounts.set_banned(paste.owner_id, True)
-            await self.repo.set_hidden(paste.id, True)
-            await self.pastes.cache.delete(f"paste:{paste.id}")
+            await self.pastes.hide(paste.id)
         await self.reports.resolve_for_paste(report.paste_id, action, now)
 
 

@@ -179,25 +179,42 @@ class PasteService:
     async def open(self, paste_id: str, viewer: Viewer, password: str | None = None) -> Opened:
         """Read every file; consumes a burn-after-reading paste (exactly one reader wins)."""
         await check_rate(self.limiter, self.limits, "read", viewer)
-        paste = await self.get(paste_id, viewer)
+        return await self._read(await self.get(paste_id, viewer), password)
+
+    async def read(self, paste: Paste, viewer: Viewer, password: str | None = None) -> Opened:
+        """`open` for a paste the caller already got through `get` (no second metadata lookup)."""
+        await check_rate(self.limiter, self.limits, "read", viewer)
+        return await self._read(paste, password)
+
+    async def _read(self, paste: Paste, password: str | None) -> Opened:
         texts = tuple([await self.text_of(paste, f, password) for f in paste.files])  # unseal before burning
-        burned = False
-        if paste.burn_after_reading:
-            if not await self.repo.delete(paste.id):
-                raise PasteNotFoundError(f"paste {paste_id!r} was burned after reading")
-            await self.cache.delete(_meta_key(paste.id))
-            burned = True
-        else:
-            self._pending_views[paste.id] += 1
+        if not paste.burn_after_reading:
+            self._count_view(paste)
+            return Opened(paste, texts)
+        if not await self.repo.delete(paste.id):
+            raise PasteNotFoundError(f"paste {paste.id!r} was burned after reading")
+        await self.forget(paste.id)
         self.stats.record_read()
-        return Opened(paste, texts, burned)
+        return Opened(paste, texts, burned=True)
 
     async def count_read(self, paste: Paste, viewer: Viewer) -> None:
         """Count a read served without reopening the paste (a cached page); rate limits still apply."""
         assert not paste.burn_after_reading, "burn pastes are read only through open()"
         await check_rate(self.limiter, self.limits, "read", viewer)
-        self._pending_views[paste.id] += 1
+        self._count_view(paste)
+
+    def _count_view(self, paste: Paste) -> None:
+        self._pending_views[paste.id] += 1  # flushed in batches by flush_views
         self.stats.record_read()
+
+    async def forget(self, paste_id: str) -> None:
+        """Drop a paste's cached metadata after it changed (deleted, burned, hidden)."""
+        await self.cache.delete(_meta_key(paste_id))
+
+    async def hide(self, paste_id: str) -> None:
+        """Moderation: take a paste out of sight of everyone but its owner and admins."""
+        await self.repo.set_hidden(paste_id, True)
+        await self.forget(paste_id)
 
     async def highlighted(self, paste: Paste, file: PasteFile, text: str) -> str:
         """Highlighted HTML of one file: from the cache, then the blob store, else rendered and kept."""
@@ -291,13 +308,13 @@ class PasteService:
 
     async def delete(self, paste_id: str, viewer: Viewer) -> None:
         paste = await self.get(paste_id, viewer)
-        if not viewer.is_admin and (viewer.account_id is None or viewer.account_id != paste.owner_id):
+        if not paste.can_delete(viewer.account_id, is_admin=viewer.is_admin):
             raise ForbiddenError("only the paste's owner can delete it")
         await self._delete(paste.id)
 
     async def _delete(self, paste_id: str) -> None:
         await self.repo.delete(paste_id)
-        await self.cache.delete(_meta_key(paste_id))
+        await self.forget(paste_id)
         await self.events.publish(
             TOPIC, paste_id.encode(), json.dumps({"type": "paste.deleted", "id": paste_id}).encode()
         )

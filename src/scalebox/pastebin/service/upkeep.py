@@ -14,7 +14,6 @@ from scalebox.core.clock import Clock
 from scalebox.core.events import Event, EventBus
 from scalebox.pastebin import scan, search
 from scalebox.pastebin.domain import Paste, blob_key, highlight_prefix
-from scalebox.pastebin.errors import PasteNotFoundError
 from scalebox.pastebin.ports import PasteRepository, ReportRepository
 from scalebox.pastebin.service.pastes import TOPIC, PasteService
 from scalebox.pastebin.service.stats import Figures
@@ -57,12 +56,9 @@ class Upkeep:
         message = json.loads(event.value)
         if message.get("type") != "paste.created":
             return
-        try:
-            opened = await self._peek(message["id"])
-        except PasteNotFoundError:
-            return  # deleted or burned before the worker got to it
+        opened = await self._peek(message["id"])
         if opened is None:
-            return
+            return  # deleted before the worker got to it, or sealed / burn-after-reading
         paste, texts = opened
         # Highlighting ahead only warms a cache (a read renders on a miss), so it is shed when the
         # worker falls behind: under a flood of creates, scanning and indexing keep up instead.
