@@ -53,6 +53,30 @@ async def test_publish_returns_increasing_offsets_per_topic(bus: Bus) -> None:
     assert await bus.publish("a", b"", b"") == 3
 
 
+async def test_publish_batch_appends_in_order_after_single_publishes(bus: Bus, clock: FakeClock) -> None:
+    await bus.publish("a", b"k", b"first")
+    assert await bus.publish_batch("a", [(b"x", b"1"), (b"y", b"2"), (b"x", b"3")]) == [1, 2, 3]
+    assert await bus.publish_batch("a", []) == []
+    assert await bus.publish("a", b"k", b"last") == 4
+    assert await bus.publish_batch("b", [(b"", b"only")]) == [0]
+    events = await bus.poll("a", "g")
+    assert [(event.key, event.value, event.offset) for event in events] == [
+        (b"k", b"first", 0),
+        (b"x", b"1", 1),
+        (b"y", b"2", 2),
+        (b"x", b"3", 3),
+        (b"k", b"last", 4),
+    ]
+    assert {event.timestamp for event in events} == {clock.now()}
+
+
+async def test_publish_batch_wakes_a_waiting_consumer(bus: Bus) -> None:
+    waiting = asyncio.ensure_future(bus.wait("a", -1, TIMEOUT_SECONDS))
+    await asyncio.sleep(0)
+    await bus.publish_batch("a", [(b"k", b"v")])
+    assert await asyncio.wait_for(waiting, TIMEOUT_SECONDS) is True
+
+
 async def test_poll_returns_events_in_order_for_new_group(bus: Bus, clock: FakeClock) -> None:
     await publish_many(bus, "a", 2)
     events = await bus.poll("a", "g")

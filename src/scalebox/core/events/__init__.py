@@ -9,10 +9,11 @@ from scalebox.core.clock import Clock
 from scalebox.core.errors import InvalidError
 from scalebox.core.events.consumer import ErrorHook, run_consumer
 from scalebox.core.events.memory import MemoryEventBus
-from scalebox.core.events.port import Event, EventBus, Handler, consume_once
+from scalebox.core.events.port import BATCH_RECORDS_MAX, Event, EventBus, Handler, consume_once
 from scalebox.core.events.sqlite import SqliteEventBus
 
 __all__ = [
+    "BATCH_RECORDS_MAX",
     "ErrorHook",
     "Event",
     "EventBus",

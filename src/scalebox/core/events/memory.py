@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from scalebox.core.clock import Clock
-from scalebox.core.events.port import Event
+from scalebox.core.events.port import BATCH_RECORDS_MAX, Event
 
 
 @dataclass
@@ -44,6 +45,20 @@ class MemoryEventBus:
         log.next_offset += 1
         self._notify()
         return offset
+
+    async def publish_batch(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> list[int]:
+        assert len(records) <= BATCH_RECORDS_MAX, len(records)
+        log = self._logs.setdefault(topic, _Log())
+        now = self._clock.now()
+        offsets = list(range(log.next_offset, log.next_offset + len(records)))
+        log.events.extend(
+            Event(topic, key, value, offset, now)
+            for (key, value), offset in zip(records, offsets, strict=True)
+        )
+        log.next_offset += len(records)
+        if records:
+            self._notify()
+        return offsets
 
     async def poll(self, topic: str, group: str, max_events: int = 100) -> list[Event]:
         assert max_events > 0, max_events

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -20,6 +20,7 @@ class Event:
 
 
 Handler = Callable[[Event], Awaitable[None]]
+BATCH_RECORDS_MAX = 10_000
 
 
 class EventBus(Protocol):
@@ -32,6 +33,14 @@ class EventBus(Protocol):
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> int:
         """Append durably; returns the event's offset once it would survive a crash."""
+        ...
+
+    async def publish_batch(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> list[int]:
+        """Append (key, value) records in order, durably and at once; returns their offsets.
+
+        One write for the lot (one fsync on SQLite, one produce request on Kafka): the way to publish
+        at a high rate. At most BATCH_RECORDS_MAX records per call.
+        """
         ...
 
     async def poll(self, topic: str, group: str, max_events: int = 100) -> list[Event]:

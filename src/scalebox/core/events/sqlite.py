@@ -10,13 +10,13 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from scalebox.core.clock import Clock
-from scalebox.core.events.port import Event
+from scalebox.core.events.port import BATCH_RECORDS_MAX, Event
 
 _T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -82,6 +82,16 @@ class SqliteEventBus:
         self._published.set()
         self._published = asyncio.Event()
         return offset
+
+    async def publish_batch(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> list[int]:
+        assert len(records) <= BATCH_RECORDS_MAX, len(records)
+        if not records:
+            return []
+        timestamp_us = _encode_timestamp(self._clock.now())
+        first = await self._run(lambda conn: _insert_events(conn, topic, records, timestamp_us))
+        self._published.set()
+        self._published = asyncio.Event()
+        return list(range(first, first + len(records)))
 
     async def poll(self, topic: str, group: str, max_events: int = 100) -> list[Event]:
         assert max_events > 0, max_events
@@ -164,6 +174,24 @@ def _insert_event(conn: sqlite3.Connection, topic: str, key: bytes, value: bytes
             (topic, offset, key, value, timestamp_us),
         )
     return offset
+
+
+def _insert_events(
+    conn: sqlite3.Connection, topic: str, records: Sequence[tuple[bytes, bytes]], timestamp_us: int
+) -> int:
+    with _immediate_transaction(conn):
+        rows = conn.execute(
+            "INSERT INTO topics (topic, next_offset) VALUES (?, ?)"
+            " ON CONFLICT (topic) DO UPDATE SET next_offset = next_offset + excluded.next_offset"
+            " RETURNING next_offset - ?",
+            (topic, len(records), len(records)),
+        ).fetchall()
+        first: int = rows[0][0]
+        conn.executemany(
+            'INSERT INTO events (topic, "offset", key, value, timestamp_us) VALUES (?, ?, ?, ?, ?)',
+            [(topic, first + index, key, value, timestamp_us) for index, (key, value) in enumerate(records)],
+        )
+    return first
 
 
 def _select_events(conn: sqlite3.Connection, topic: str, group: str, max_events: int) -> list[Event]:
