@@ -13,6 +13,7 @@ from scalebox import __version__
 from scalebox.console import cli as console_cli
 from scalebox.core.supervisor import ChildSpec, main_run
 from scalebox.pastebin import cli as pastebin_cli
+from scalebox.shortener import cli as shortener_cli
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,10 @@ class System:
 
 
 # Systems that exist today, in start order. The console lists exactly these, nothing more.
-SYSTEMS: tuple[System, ...] = (System("pastebin", "Pastebin", 8001, pastebin_cli.app),)
+SYSTEMS: tuple[System, ...] = (
+    System("pastebin", "Pastebin", 8001, pastebin_cli.app),
+    System("shortener", "URL shortener", 8002, shortener_cli.app),
+)
 
 app = typer.Typer(
     help="scalebox: famous internet-scale systems, runnable for real.",

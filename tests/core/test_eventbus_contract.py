@@ -70,6 +70,14 @@ async def test_publish_batch_appends_in_order_after_single_publishes(bus: Bus, c
     assert {event.timestamp for event in events} == {clock.now()}
 
 
+async def test_latest_offset_tracks_the_newest_event(bus: Bus) -> None:
+    assert await bus.latest_offset("a") == -1
+    await publish_many(bus, "a", 3)
+    await bus.publish_batch("a", [(b"", b"x"), (b"", b"y")])
+    assert await bus.latest_offset("a") == 4
+    assert await bus.latest_offset("b") == -1
+
+
 async def test_publish_batch_wakes_a_waiting_consumer(bus: Bus) -> None:
     waiting = asyncio.ensure_future(bus.wait("a", -1, TIMEOUT_SECONDS))
     await asyncio.sleep(0)

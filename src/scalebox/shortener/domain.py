@@ -170,9 +170,13 @@ def normalize_domain(domain: str) -> str:
     if "//" in text:
         text = urlsplit(text).hostname or ""
     text = text.removeprefix("*.").strip(".")
-    if not text or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*", text.encode("idna").decode("ascii")):
+    try:
+        ascii_name = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not ascii_name or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*", ascii_name):
         raise InvalidUrlError(f"'{domain}' is not a domain name")
-    return text.encode("idna").decode("ascii")
+    return ascii_name
 
 
 def forward_query(target: str, query_string: str) -> str:
@@ -517,5 +521,8 @@ def anonymize_ip(address: str) -> str | None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return None
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:a.b.c.d is an IPv4 visitor
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ipaddress.IPv4Address(int(ip) >> 8 << 8))
+    return str(ipaddress.IPv6Address(int(ip) >> 80 << 80))

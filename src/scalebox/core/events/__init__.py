@@ -7,21 +7,30 @@ from urllib.parse import urlsplit
 
 from scalebox.core.clock import Clock
 from scalebox.core.errors import InvalidError
-from scalebox.core.events.consumer import ErrorHook, run_consumer
+from scalebox.core.events.consumer import (
+    BatchHandler,
+    ErrorHook,
+    consume_batch_once,
+    run_batch_consumer,
+    run_consumer,
+)
 from scalebox.core.events.memory import MemoryEventBus
 from scalebox.core.events.port import BATCH_RECORDS_MAX, Event, EventBus, Handler, consume_once
 from scalebox.core.events.sqlite import SqliteEventBus
 
 __all__ = [
     "BATCH_RECORDS_MAX",
+    "BatchHandler",
     "ErrorHook",
     "Event",
     "EventBus",
     "Handler",
     "MemoryEventBus",
     "SqliteEventBus",
+    "consume_batch_once",
     "consume_once",
     "open_event_bus",
+    "run_batch_consumer",
     "run_consumer",
 ]
 

@@ -1,7 +1,8 @@
-"""run_consumer: the long-running loop that feeds one group's events to a handler until told to stop.
+"""run_consumer and run_batch_consumer: the long-running loops that feed one group's events to a handler.
 
-Background workers (fan-out, dispatch, indexing) are this loop plus a handler; the lifespan starts it
-as a task and sets `stop` on shutdown. Tests drive `consume_once` directly or run this with a stop event.
+Background workers (fan-out, dispatch, indexing, analytics) are a loop plus a handler; the lifespan
+starts it as a task and sets `stop` on shutdown. Tests drive `consume_once` / `consume_batch_once`
+directly or run a loop with a stop event. Batch handlers are for high rates: one commit per batch.
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from scalebox.core.events.port import Event, EventBus, Handler, consume_once
+from scalebox.core.events.port import BATCH_RECORDS_MAX, Event, EventBus, Handler, consume_once
 
 logger = logging.getLogger(__name__)
 
 ErrorHook = Callable[[Event | None, Exception], None]
 """Told of each failure after it was logged: the event whose handler raised (None when the bus itself
 failed) and the exception. For metrics or alerts; it must not raise."""
+
+BatchHandler = Callable[[list[Event]], Awaitable[None]]
+"""Handles a batch of events, in offset order, in one call; the group commits once it returned."""
 
 
 @dataclass
@@ -55,39 +59,140 @@ async def run_consumer(
     `on_error`, and retried after an exponential backoff: the failing event is delivered again rather
     than skipped, so a poison event stalls its group loudly instead of being lost quietly.
     """
-    assert backoff_seconds > 0, backoff_seconds
-    assert backoff_seconds_max >= backoff_seconds, (backoff_seconds_max, backoff_seconds)
     delivery = _Delivery(handler)
-    failures = 0
-    while not stop.is_set():
+
+    async def step() -> int:
         delivery.current = None
-        try:
-            count = await consume_once(bus, topic, group, delivery, max_events)
-            if count == 0:
-                await _wait_for_events(bus, topic, group, stop, idle_timeout_seconds)
-        # A worker loop must outlive any one failure; the error is logged and retried, never dropped.
-        except Exception as exc:
-            failures += 1
-            delay_seconds = min(backoff_seconds * 2 ** (failures - 1), backoff_seconds_max)
-            _log_failure(topic, group, delivery.current, failures, delay_seconds)
-            if on_error is not None:
-                on_error(delivery.current, exc)
-            await _sleep_unless_stopped(stop, delay_seconds)
-        else:
-            failures = 0
+        return await consume_once(bus, topic, group, delivery, max_events)
+
+    def in_hand() -> tuple[Event | None, str]:
+        event = delivery.current
+        return event, "polling" if event is None else f"handling offset {event.offset}"
+
+    loop = _Loop(
+        bus, topic, group, stop, idle_timeout_seconds, on_error, backoff_seconds, backoff_seconds_max
+    )
+    await loop.run(step, in_hand)
     return delivery.handled
 
 
-def _log_failure(topic: str, group: str, event: Event | None, failures: int, delay_seconds: float) -> None:
-    where = "polling" if event is None else f"handling offset {event.offset}"
-    logger.exception(
-        "consumer %s/%s failed %s (failure %d in a row); retrying in %.2fs",
-        topic,
-        group,
-        where,
-        failures,
-        delay_seconds,
+async def consume_batch_once(
+    bus: EventBus, topic: str, group: str, batch_handler: BatchHandler, max_events: int = 1000
+) -> int:
+    """Deliver up to `max_events` events to `batch_handler` in one call, then commit once.
+
+    The commit, at the last event's offset, happens only after the handler returned: if it raises,
+    nothing is committed and the whole batch is delivered again. One commit per batch instead of one
+    per event is what lets a consumer keep up with tens of thousands of events a second.
+    """
+    assert 0 < max_events <= BATCH_RECORDS_MAX, max_events
+    events = await bus.poll(topic, group, max_events)
+    if events:
+        await batch_handler(events)
+        await bus.commit(topic, group, events[-1].offset)
+    return len(events)
+
+
+async def run_batch_consumer(
+    bus: EventBus,
+    topic: str,
+    group: str,
+    batch_handler: BatchHandler,
+    *,
+    stop: asyncio.Event,
+    idle_timeout_seconds: float = 1.0,
+    max_events: int = 1000,
+    on_error: ErrorHook | None = None,
+    backoff_seconds: float = 0.1,
+    backoff_seconds_max: float = 30.0,
+) -> int:
+    """`run_consumer` for batch handlers: returns how many events were handled in successful batches.
+
+    Idling, stopping and backoff work as in `run_consumer`. A failed batch is delivered again whole
+    (its handler must tolerate seeing events twice, as every at-least-once handler must), and
+    `on_error` is told the batch's first event.
+    """
+    delivery = _BatchDelivery(batch_handler)
+
+    async def step() -> int:
+        delivery.current = []
+        return await consume_batch_once(bus, topic, group, delivery, max_events)
+
+    def in_hand() -> tuple[Event | None, str]:
+        batch = delivery.current
+        if not batch:
+            return None, "polling"
+        return batch[0], f"handling offsets {batch[0].offset}..{batch[-1].offset}"
+
+    loop = _Loop(
+        bus, topic, group, stop, idle_timeout_seconds, on_error, backoff_seconds, backoff_seconds_max
     )
+    await loop.run(step, in_hand)
+    return delivery.handled
+
+
+@dataclass
+class _BatchDelivery:
+    """Wraps a batch handler to remember the batch in hand, so a failure can name it."""
+
+    handler: BatchHandler
+    current: list[Event] = field(default_factory=list)
+    handled: int = 0
+
+    async def __call__(self, events: list[Event]) -> None:
+        self.current = events
+        await self.handler(events)
+        self.handled += len(events)
+
+
+@dataclass
+class _Loop:
+    """The part both loops share: idle waits, stop, and logged retries with exponential backoff."""
+
+    bus: EventBus
+    topic: str
+    group: str
+    stop: asyncio.Event
+    idle_timeout_seconds: float
+    on_error: ErrorHook | None
+    backoff_seconds: float
+    backoff_seconds_max: float
+
+    def __post_init__(self) -> None:
+        assert self.backoff_seconds > 0, self.backoff_seconds
+        assert self.backoff_seconds_max >= self.backoff_seconds, (
+            self.backoff_seconds_max,
+            self.backoff_seconds,
+        )
+
+    async def run(
+        self, step: Callable[[], Awaitable[int]], in_hand: Callable[[], tuple[Event | None, str]]
+    ) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                if await step() == 0:
+                    await _wait_for_events(
+                        self.bus, self.topic, self.group, self.stop, self.idle_timeout_seconds
+                    )
+            # A worker loop must outlive any one failure; the error is logged and retried, never dropped.
+            except Exception as exc:
+                failures += 1
+                delay_seconds = min(self.backoff_seconds * 2 ** (failures - 1), self.backoff_seconds_max)
+                event, where = in_hand()
+                logger.exception(
+                    "consumer %s/%s failed %s (failure %d in a row); retrying in %.2fs",
+                    self.topic,
+                    self.group,
+                    where,
+                    failures,
+                    delay_seconds,
+                )
+                if self.on_error is not None:
+                    self.on_error(event, exc)
+                await _sleep_unless_stopped(self.stop, delay_seconds)
+            else:
+                failures = 0
 
 
 async def _wait_for_events(

@@ -75,6 +75,9 @@ class MemoryEventBus:
     async def committed(self, topic: str, group: str) -> int | None:
         return self._committed.get((topic, group))
 
+    async def latest_offset(self, topic: str) -> int:
+        return self._latest_offset(topic)
+
     async def wait(self, topic: str, after_offset: int, timeout_seconds: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds

@@ -55,6 +55,11 @@ class EventBus(Protocol):
         """The last committed offset of `group`, or None when it has committed nothing."""
         ...
 
+    async def latest_offset(self, topic: str) -> int:
+        """The offset of the topic's newest event (-1 when it never had one): where a consumer that
+        only wants what comes next starts, and what consumer lag is measured against."""
+        ...
+
     async def wait(self, topic: str, after_offset: int, timeout_seconds: float) -> bool:
         """Block until `topic` holds an event with an offset above `after_offset` (-1: any event).
 

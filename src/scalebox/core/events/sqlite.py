@@ -103,6 +103,9 @@ class SqliteEventBus:
     async def committed(self, topic: str, group: str) -> int | None:
         return await self._run(lambda conn: _select_group_offset(conn, topic, group))
 
+    async def latest_offset(self, topic: str) -> int:
+        return await self._run(lambda conn: _select_latest_offset(conn, topic))
+
     async def wait(self, topic: str, after_offset: int, timeout_seconds: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -74,4 +75,52 @@ blocked_domains = Table(
     Column("domain", String(255), primary_key=True),
     Column("reason", String(200), nullable=False, default=""),
     Column("added_at", UtcDateTime(), nullable=False),
+)
+
+# One row per stored visit, link or orphan. The key is the event's offset in the visits topic, so a
+# redelivered batch is recognised and stored (and counted) once.
+visits = Table(
+    "shortener_visits",
+    metadata,
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),  # domain.VISIT_KINDS
+    Column("visited_at", UtcDateTime(), nullable=False),
+    Column("day", String(10), nullable=False),  # 'YYYY-MM-DD' (UTC), as in the rollups
+    # Link visits go with their link; orphan visits have none.
+    Column("link_id", BigInteger, ForeignKey("shortener_links.id", ondelete="CASCADE"), nullable=True),
+    Column("code", String(255), nullable=True),
+    Column("referer", Text, nullable=False, default=""),
+    Column("referer_host", String(255), nullable=False, default=""),
+    Column("remote_addr", String(64), nullable=True),  # anonymized (IPv4 /24, IPv6 /48)
+    Column("user_agent", Text, nullable=False, default=""),
+    Column("browser", String(128), nullable=False, default=""),
+    Column("os", String(128), nullable=False, default=""),
+    Column("device", String(16), nullable=False, default=""),
+    Column("is_bot", Boolean, nullable=False, default=False),
+    Column("country_code", String(8), nullable=True),
+    Column("country_name", String(128), nullable=True),
+    Column("region_name", String(128), nullable=True),
+    Column("city_name", String(128), nullable=True),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("timezone", String(128), nullable=True),
+    Column("visited_url", Text, nullable=False, default=""),
+    Column("redirect_url", Text, nullable=False, default=""),
+    Index("ix_shortener_visits_link_visited", "link_id", "visited_at"),
+    Index("ix_shortener_visits_kind_visited", "kind", "visited_at"),
+    Index("ix_shortener_visits_visited", "visited_at"),
+)
+
+# Daily counts per link for the dashboard, kept in the transaction that stores the visits. dimension is
+# one of analytics.DIMENSIONS ("total" has the value ""); only link visits are rolled up.
+visit_rollups = Table(
+    "shortener_visit_rollups",
+    metadata,
+    Column("link_id", BigInteger, ForeignKey("shortener_links.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("is_bot", Boolean, primary_key=True),
+    Column("dimension", String(16), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_shortener_visit_rollups_dimension_day", "dimension", "day"),
 )

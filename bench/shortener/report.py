@@ -1,0 +1,270 @@
+"""The benchmark's report: the machine, the versions, the markdown tables, and its section of
+docs/benchmarks.md (between markers, so the rest of that file is left alone)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from client import VisitCounts
+from load import Load, Result
+
+BEGIN = "<!-- bench:shortener:begin -->"
+END = "<!-- bench:shortener:end -->"
+HEADING = "## Shortener"
+RATIO_TARGET = 0.35  # ours/nginx redirects per second
+P99_TARGET_MS = 5.0  # our p99 at half of our peak rate
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{os.cpu_count()} cores (nproc), {model}{memory}, Linux {platform.release()}"
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def our_versions() -> str:
+    names = ("scalebox", "starlette", "fastapi", "uvicorn", "uvloop", "httptools", "SQLAlchemy", "aiosqlite")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found) + f"; Python {platform.python_version()}"
+
+
+def source_revision(repo: Path) -> str:
+    """The commit the scalebox under test was built from, and whether src/ had uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown revision"
+    return f"commit {commit}" + (" with uncommitted changes in src/" if dirty else "")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One case, both servers: the median round of each, and the spread across rounds."""
+
+    title: str
+    ours: Result
+    theirs: Result
+    spread_ours: float = 0.0
+    spread_theirs: float = 0.0
+    per_cpu_ours: float | None = None
+    per_cpu_theirs: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.ours.ok_per_second / self.theirs.ok_per_second if self.theirs.ok_per_second else 0.0
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        if self.per_cpu_ours is None or not self.per_cpu_theirs:
+            return None
+        return self.per_cpu_ours / self.per_cpu_theirs
+
+
+@dataclass(frozen=True)
+class Visits:
+    """What the clients saw against what the server counted and stored."""
+
+    answered: int  # redirects the clients counted: the sweep, plus wrk's answered requests
+    sent: int  # the sweep, plus every request wrk wrote (answered or in flight when it stopped)
+    counts: VisitCounts
+    stored_cli: int | None  # `scalebox shortener stats`
+    waited_s: float  # from the end of the last run until every published visit was stored
+
+    @property
+    def no_loss(self) -> bool:
+        counts = self.counts
+        return (
+            counts.dropped == 0
+            and counts.recorded == counts.published == counts.stored
+            and (self.stored_cli is None or self.stored_cli == counts.stored)
+            and self.answered <= counts.recorded <= self.sent
+        )
+
+
+def render_peak(row: Row) -> str:
+    return "\n".join(
+        [
+            "| peak (unpaced) | redirects/s | p50 ms | p99 ms | max ms | per server CPU-second | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            _server_row("scalebox", row.ours, row.spread_ours, row.per_cpu_ours),
+            _server_row("nginx", row.theirs, row.spread_theirs, row.per_cpu_theirs),
+            f"| **ours / nginx** | **{row.ratio:.1%}** | | | | "
+            f"{'n/a' if row.cpu_ratio is None else f'{row.cpu_ratio:.1%}'} | |",
+        ]
+    )
+
+
+def _server_row(name: str, result: Result, spread: float, per_cpu: float | None) -> str:
+    rate = f"{result.ok_per_second:,.0f}" + (f" (±{spread * 50:.0f}%)" if spread else "")
+    cpu = "n/a" if per_cpu is None else f"{per_cpu:,.0f}"
+    return (
+        f"| {name} | {rate} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.max_ms:.1f} | "
+        f"{cpu} | {result.errors} |"
+    )
+
+
+def render_half(row: Row) -> str:
+    lines = [
+        "| at half of our peak (paced) | asked redirects/s | achieved | p50 ms | p99 ms | max ms | "
+        "sent > 1 ms late | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in (("scalebox", row.ours), ("nginx", row.theirs)):
+        late = result.late / result.sent if result.sent else 0.0
+        lines.append(
+            f"| {name} | {result.target_rate:,.0f} | {result.ok_per_second:,.0f} | {result.p50_ms:.2f} | "
+            f"{result.p99_ms:.2f} | {result.max_ms:.1f} | {late:.1%} | {result.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def render_visits(visits: Visits) -> str:
+    counts = visits.counts
+    cli = "n/a" if visits.stored_cli is None else f"{visits.stored_cli:,}"
+    return "\n".join(
+        [
+            "| visits | count |",
+            "|---|---:|",
+            f"| redirects the clients got (sweep + wrk, answered) | {visits.answered:,} |",
+            f"| requests sent (plus those in flight when wrk stopped) | {visits.sent:,} |",
+            f'| recorded by the server (`shortener_visits_total{{outcome="recorded"}}`) | {counts.recorded:,} |',
+            f'| published to the event log (`outcome="published"`) | {counts.published:,} |',
+            f'| dropped (`outcome="dropped"`) | {counts.dropped:,} |',
+            f"| stored (`GET /rest/v3/visits`, non-orphan total) | {counts.stored:,} |",
+            f"| stored (`scalebox shortener stats`) | {cli} |",
+            f"| orphan visits stored (expected 0) | {counts.stored_orphan:,} |",
+            f"| seconds from the last run's end until all were stored | {visits.waited_s:.1f} |",
+        ]
+    )
+
+
+def render_targets(peak: Row, half: Row, visits: Visits) -> str:
+    def verdict(met: bool) -> str:
+        return "**met**" if met else "**missed**"
+
+    counts = visits.counts
+    return "\n".join(
+        [
+            "| target | measured | verdict |",
+            "|---|---|---|",
+            f"| redirects/s at least {RATIO_TARGET:.0%} of nginx's | {peak.ratio:.1%} | "
+            f"{verdict(peak.ratio >= RATIO_TARGET)} |",
+            f"| p99 under {P99_TARGET_MS:g} ms at half of our peak rate | {half.ours.p99_ms:.2f} ms at "
+            f"{half.ours.ok_per_second:,.0f}/s | {verdict(half.ours.p99_ms < P99_TARGET_MS)} |",
+            f"| no visit lost (recorded = published = stored) | {counts.recorded:,} / {counts.published:,} / "
+            f"{counts.stored:,}, {counts.dropped} dropped | {verdict(visits.no_loss)} |",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the section says besides the tables."""
+
+    date: str
+    command: str
+    machine: str
+    load_before: str
+    load_after: str
+    ours: str
+    revision: str
+    nginx: str
+    wrk: str
+    load: Load
+    rounds: int
+    links: int
+    workers: int
+
+
+def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> str:
+    load = context.load
+    rounds = (
+        f"{context.rounds} rounds, the median round shown (± is half the max-min spread of redirects/s)"
+        if context.rounds > 1
+        else "1 round"
+    )
+    processes = "process" if context.workers == 1 else "processes"
+    return "\n".join(
+        [
+            BEGIN,
+            f"Measured {context.date} with `{context.command}`.",
+            "",
+            f"- Machine: {context.machine}; load average {context.load_before} before, "
+            f"{context.load_after} after. wrk runs on the same cores as the servers.",
+            f"- scalebox: {context.ours}; {context.revision}. One app process (`scalebox shortener "
+            "serve`: uvicorn, uvloop + httptools), SQLite in WAL mode on local disk, analytics on (every "
+            "redirect buffers a visit, published in batches to the SQLite event log and stored by the "
+            "in-process consumer), create limit off, log level WARNING.",
+            f"- nginx: {context.nginx} (Debian nginx-light), `worker_processes {context.workers}`, a "
+            f"`map $uri $target` of the same {context.links:,} codes, `return 302 $target` with the "
+            "same three headers ours sends, access log off, `keepalive_requests 1000000`.",
+            f"- Load: {context.wrk}, {load.threads} threads, {load.connections} connections, "
+            f"{load.duration_s} s per run, a random code of the {context.links:,} per request, 8 browser "
+            f"User-Agents in turn; before the runs, one GET of every code (checks each Location) and a "
+            f"{load.warmup_s} s wrk warm-up on each server; servers alternated, {rounds}; loopback only. "
+            "The half-rate runs pace wrk with `delay()` at half our median peak, the same rate for both.",
+            "",
+            render_peak(peak),
+            "",
+            render_half(half),
+            "",
+            render_visits(visits),
+            "",
+            render_targets(peak, half, visits),
+            END,
+        ]
+    )
+
+
+def write_section(docs: Path, section: str) -> None:
+    """Replace the marked section of docs/benchmarks.md (or add a '## Shortener' section for it)."""
+    text = docs.read_text() if docs.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _match: section, text)
+    else:
+        intro = "(The tables below are written by `bench/shortener/run.py`; the text after them is not.)"
+        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{intro}\n\n{section}\n"
+    docs.write_text(text)

@@ -1,0 +1,312 @@
+"""scalebox's shortener against nginx serving the same redirects from a static map, in one run, same wrk.
+
+    .venv/bin/python bench/shortener/run.py            # full run; writes docs/benchmarks.md
+    .venv/bin/python bench/shortener/run.py --quick    # 3 s runs, 1,000 links: smoke test; writes nothing
+
+Seeds links through our Shlink REST API, gives nginx a `map` of the same codes, then measures peak
+redirects/s and p50/p99 (unpaced), latency at half of our peak rate (paced, same rate for both), and
+checks that every visit our server recorded was published and stored. See README.md beside this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+
+import client
+import load as loadgen
+import report
+import servers
+import spy
+from load import Load, Result
+from report import Context, Row, Visits
+
+DOCS = servers.REPO / "docs" / "benchmarks.md"
+
+
+@dataclass
+class Target:
+    """A server under test and its results by case ("peak", "half")."""
+
+    server: servers.Server
+    results: dict[str, list[Result]] = field(default_factory=dict)
+
+
+@dataclass
+class Tally:
+    """Requests our server was sent and answered, to hold against the visits it recorded."""
+
+    answered: int = 0
+    sent: int = 0
+
+    def add(self, result: Result) -> None:
+        self.answered += result.ok
+        self.sent += result.sent
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="3 s runs, 1 s warm-up, 1,000 links; writes no docs"
+    )
+    parser.add_argument("--duration", type=int, help="seconds per measured run (default 15, quick 3)")
+    parser.add_argument("--warmup", type=int, help="seconds of wrk warm-up per server (default 5, quick 1)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every run; the median round is shown")
+    parser.add_argument("--links", type=int, help="links seeded and requested (default 10,000, quick 1,000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="nginx worker_processes (default 1, like our one app process: `serve` has no workers option)",
+    )
+    parser.add_argument(
+        "--visits-timeout", type=float, default=300.0, help="seconds to wait for every visit to be stored"
+    )
+    parser.add_argument("--py-spy", type=Path, help="profile our server with this py-spy binary (peak, round 1)")
+    parser.add_argument(
+        "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "scalebox-bench-profiles"
+    )
+    parser.add_argument(
+        "--write", "--write-docs", dest="write", action="store_true", default=None, help="write docs"
+    )
+    parser.add_argument("--no-write", dest="write", action="store_false", help="do not write docs")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        args.write = not args.quick and args.py_spy is None  # profiled runs are slower: not the record
+    if args.links is None:
+        args.links = 1000 if args.quick else 10_000
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    load = Load(
+        threads=args.threads,
+        connections=args.connections,
+        duration_s=args.duration or (3 if args.quick else 15),
+        warmup_s=args.warmup if args.warmup is not None else (1 if args.quick else 5),
+    )
+    wrk = loadgen.find_wrk()
+    nginx = servers.find_nginx()
+    if args.workers != 1:
+        print(f"nginx gets {args.workers} worker processes; scalebox stays one process", flush=True)
+    _stop_on_signals()
+    work_dir = Path(tempfile.mkdtemp(prefix="scalebox-bench-shortener-"))
+    started: list[servers.Server] = []
+    load_before = report.load_average()
+    revision = report.source_revision(servers.REPO)  # before the server starts: the code it runs
+    try:
+        api_key = servers.make_api_key(work_dir)
+        started.append(servers.start_ours(work_dir))
+        servers.wait_ready(started[0])
+        ours = Target(started[0])
+        seeding = time.monotonic()
+        links = client.seed(ours.server, api_key, args.links)
+        print(f"scalebox: {len(links):,} links created in {time.monotonic() - seeding:.0f} s", flush=True)
+        started.append(servers.start_nginx(nginx, work_dir, links, args.workers))
+        servers.wait_ready(started[1])
+        theirs = Target(started[1])
+        paths, agents = work_dir / "paths.txt", work_dir / "agents.txt"
+        paths.write_text("".join(f"/{code}\n" for code, _ in links))
+        agents.write_text("".join(f"{agent}\n" for agent in client.USER_AGENTS))
+        bench = Bench(wrk, load, args, ours, theirs, paths, agents, Tally())
+        _warm_up(bench, links)
+        _run_cases(bench)
+        visits = _visits(bench, api_key, work_dir)
+        peak, half = _row(bench, "peak"), _row(bench, "half")
+        tables = "\n\n".join(
+            [
+                report.render_peak(peak),
+                report.render_half(half),
+                report.render_visits(visits),
+                report.render_targets(peak, half, visits),
+            ]
+        )
+        print(f"\n{tables}\n")
+        if args.write:
+            context = Context(
+                date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                command=_command(argv),
+                machine=report.machine(),
+                load_before=load_before,
+                load_after=report.load_average(),
+                ours=report.our_versions(),
+                revision=revision,
+                nginx=servers.nginx_version(nginx),
+                wrk=loadgen.wrk_version(wrk),
+                load=load,
+                rounds=args.rounds,
+                links=len(links),
+                workers=args.workers,
+            )
+            report.write_section(DOCS, report.render_section(context, peak, half, visits))
+            print(f"wrote the Shortener section of {DOCS.relative_to(servers.REPO)}")
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        for each in reversed(started):
+            servers.stop(each)
+        if args.keep:
+            print(f"kept {work_dir}")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so the finally block stops both servers."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What every run needs: the load generator, its shape, the options and both servers."""
+
+    wrk: str
+    load: Load
+    args: argparse.Namespace
+    ours: Target
+    theirs: Target
+    paths: Path  # "/<code>" a line, the same for both servers
+    agents: Path  # User-Agent strings
+    tally: Tally  # what our server was sent
+
+
+def _warm_up(bench: Bench, links: list[tuple[str, str]]) -> None:
+    """One GET of every code on each server (checking each answer), then a short wrk run on each."""
+    for target in (bench.ours, bench.theirs):
+        swept = client.sweep(target.server, links)
+        name = target.server.name
+        print(
+            f"{name}: every code once in {swept.seconds:.0f} s: statuses {dict(swept.statuses)}, "
+            f"{swept.wrong_location} redirected elsewhere",
+            flush=True,
+        )
+        if swept.redirects != len(links) or swept.wrong_location:
+            raise RuntimeError(f"{name} did not redirect every code to its long URL")
+        if target is bench.ours:
+            bench.tally.answered += swept.redirects
+            bench.tally.sent += len(links)
+    for target in (bench.ours, bench.theirs):
+        if bench.load.warmup_s:
+            _wait_idle_all(bench)
+            result = _wrk(bench, target, bench.load.warmup_s)
+            print(f"{target.server.name}: warm-up {result.ok_per_second:,.0f} redirects/s", flush=True)
+
+
+def _wrk(bench: Bench, target: Target, duration_s: int, rate: float = 0.0) -> Result:
+    result = loadgen.run_wrk(
+        bench.wrk, target.server.base_url, bench.load, duration_s, bench.paths, bench.agents, rate
+    )
+    if target is bench.ours:
+        bench.tally.add(result)
+    return result
+
+
+def _wait_idle_all(bench: Bench) -> None:
+    for target in (bench.ours, bench.theirs):  # neither may still be busy with the last run's work
+        servers.wait_idle(target.server)
+
+
+def _run_cases(bench: Bench) -> None:
+    """Every round of the peak runs, then every round of the half-rate runs at half our median peak."""
+    ours, theirs = bench.ours, bench.theirs
+    for case in ("peak", "half"):
+        rate = 0.0
+        if case == "half":
+            rate = loadgen.median_result(ours.results["peak"]).ok_per_second / 2
+        for round_number in range(1, bench.args.rounds + 1):
+            # Alternate who goes first, so drift in the machine's load does not favour one side.
+            order = (ours, theirs) if (round_number + (case == "half")) % 2 else (theirs, ours)
+            for target in order:
+                _wait_idle_all(bench)
+                result = _run(bench, target, case, round_number, rate)
+                target.results.setdefault(case, []).append(result)
+                print(_progress(round_number, case, target, result), flush=True)
+
+
+def _run(bench: Bench, target: Target, case: str, round_number: int, rate: float) -> Result:
+    """Measure one run, then time how long the server stays busy afterwards and the CPU it used."""
+    py_spy = bench.args.py_spy
+    profile = py_spy is not None and target is bench.ours and case == "peak" and round_number == 1
+    collapsed = bench.args.profile_dir / "shortener-peak.txt"
+    if profile:
+        bench.args.profile_dir.mkdir(parents=True, exist_ok=True)
+        recorder = spy.start(py_spy, target.server.process.pid, collapsed)
+    try:
+        cpu_before = servers.cpu_seconds(target.server)
+        result = _wrk(bench, target, bench.load.duration_s, rate)
+        drain_s = servers.wait_idle(target.server)
+        result = replace(result, drain_s=drain_s, cpu_s=servers.cpu_seconds(target.server) - cpu_before)
+    finally:
+        if profile:
+            spy.finish(recorder, timeout_s=30)
+    if profile and collapsed.exists():
+        print(f"\nprofile of scalebox, peak ({collapsed}):\n{spy.summarise(collapsed)}\n")
+    return result
+
+
+def _progress(round_number: int, case: str, target: Target, result: Result) -> str:
+    asked = f" (asked {result.target_rate:,.0f}, {result.late / max(result.sent, 1):.1%} late)" if case == "half" else ""
+    return (
+        f"round {round_number} {case:<4} {target.server.name:<8} {result.ok_per_second:8,.0f} redirects/s{asked}  "
+        f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
+        f"busy after {result.drain_s:4.1f} s  {result.per_cpu_second:7,.0f} per CPU-s"
+    )
+
+
+def _visits(bench: Bench, api_key: str, work_dir: Path) -> Visits:
+    ours = bench.ours.server
+    counts, waited = client.wait_stored(ours, api_key, bench.args.visits_timeout)
+    print(f"visits: {counts} after {waited:.1f} s", flush=True)
+    return Visits(
+        answered=bench.tally.answered,
+        sent=bench.tally.sent,
+        counts=counts,
+        stored_cli=servers.stored_visits_cli(work_dir),
+        waited_s=waited,
+    )
+
+
+def _row(bench: Bench, case: str) -> Row:
+    mine, other = bench.ours.results[case], bench.theirs.results[case]
+    return Row(
+        title=case,
+        ours=loadgen.median_result(mine),
+        theirs=loadgen.median_result(other),
+        spread_ours=loadgen.spread(mine),
+        spread_theirs=loadgen.spread(other),
+        per_cpu_ours=loadgen.median_per_cpu_second(mine),
+        per_cpu_theirs=loadgen.median_per_cpu_second(other),
+    )
+
+
+def _command(argv: list[str]) -> str:
+    return shlex.join([".venv/bin/python", "bench/shortener/run.py", *argv])
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print("interrupted; both servers stopped", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,366 @@
+"""The two servers under test: scalebox's shortener and nginx with a static map of the same redirects.
+
+Each runs in its own process group on loopback, is waited for on GET /healthz, and is stopped for sure
+(SIGTERM to the group, SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[2]
+SCALEBOX = REPO / ".venv" / "bin" / "scalebox"
+ACCOUNT = "bench"
+PASSWORD = "bench-password-not-secret"  # a throwaway account in a throwaway data directory
+
+# The headers our redirect sends for a 302 of a link that is not crawlable (shortener/http/hot.py),
+# so both servers answer with the same header set. nginx also sends its small "302 Found" HTML body.
+_NGINX_CONFIG = """\
+worker_processes {workers};
+pid {work_dir}/nginx.pid;
+error_log {work_dir}/nginx-error.log warn;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    access_log off;
+    server_tokens off;
+    keepalive_requests 1000000;  # uvicorn never closes a keep-alive connection after N requests
+    keepalive_timeout 75s;
+    client_body_temp_path {work_dir}/nginx-body;
+    proxy_temp_path {work_dir}/nginx-proxy;
+    fastcgi_temp_path {work_dir}/nginx-fastcgi;
+    uwsgi_temp_path {work_dir}/nginx-uwsgi;
+    scgi_temp_path {work_dir}/nginx-scgi;
+
+    map_hash_max_size {hash_max_size};
+    map_hash_bucket_size {hash_bucket_size};
+    map $uri $target {{
+        default "";
+        include {map_file};
+    }}
+
+    server {{
+        listen {host}:{port};
+
+        location = /healthz {{
+            return 200 "ok\\n";
+        }}
+
+        location / {{
+            if ($target) {{
+                add_header cache-control "private, max-age=0, no-store";
+                add_header referrer-policy "unsafe-url";
+                add_header x-robots-tag "noindex";
+                return 302 $target;
+            }}
+            return 404;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Server:
+    """One running server under test."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_nginx() -> str:
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if path is None:
+        raise SystemExit("nginx is not installed: apt-get install nginx-light (the Debian package)")
+    return path
+
+
+def nginx_version(nginx: str) -> str:
+    # `nginx -v` prints "nginx version: nginx/1.22.1" on stderr.
+    completed = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=10, check=False)
+    text = (completed.stderr or completed.stdout).strip()
+    return text.split(":", 1)[1].strip() if ":" in text else text
+
+
+# ---------------------------------------------------------------------------------------------
+# scalebox
+
+
+def ours_env(work_dir: Path) -> dict[str, str]:
+    """The environment of every scalebox command of the run: one throwaway data directory."""
+    return {
+        **os.environ,
+        "SCALEBOX_DATA_DIR": str(work_dir / "scalebox-data"),
+        "SCALEBOX_SHORTENER_CREATE_LIMIT_PER_MINUTE_ACCOUNT": "0",
+        "SCALEBOX_SHORTENER_LOG_LEVEL": "WARNING",
+        "SCALEBOX_SHORTENER_HOST": HOST,
+    }
+
+
+def _scalebox(work_dir: Path, *args: str, timeout_s: float = 120.0) -> str:
+    command = [str(SCALEBOX), "shortener", *args]
+    completed = subprocess.run(
+        command,
+        env=ours_env(work_dir),
+        cwd=work_dir,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if completed.returncode != 0:
+        shown = " ".join(command[1:3] + [a if a != PASSWORD else "***" for a in command[3:]])
+        raise RuntimeError(
+            f"`scalebox {shown}` failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}"
+        )
+    return completed.stdout
+
+
+# Issues a key for an account id through the service, for when `accounts api-key` fails (see below).
+_ISSUE_KEY = """
+import asyncio, sys
+from scalebox.shortener.app import open_shortener
+from scalebox.shortener.settings import ShortenerSettings
+
+async def main():
+    async with open_shortener(ShortenerSettings.from_env()) as shortener:
+        _, plaintext = await shortener.accounts.issue_api_key(int(sys.argv[1]), "bench")
+        print(plaintext)
+
+asyncio.run(main())
+"""
+
+
+def make_api_key(work_dir: Path) -> str:
+    """An account and an API key for seeding, through the CLI (it opens the database itself)."""
+    (work_dir / "scalebox-data").mkdir(parents=True, exist_ok=True)
+    created = _scalebox(work_dir, "accounts", "create", ACCOUNT, "--password", PASSWORD)
+    try:
+        output = _scalebox(work_dir, "accounts", "api-key", ACCOUNT).strip()
+    except RuntimeError as exc:
+        # `accounts api-key` looks the account up with list_accounts(limit=10_000), which the accounts
+        # service refuses (pages of at most 500); until that is fixed, issue the key by account id.
+        match = re.search(r"\(id (\d+)", created)
+        if match is None:
+            raise
+        print(f"{exc}\nissuing the key through the service instead", flush=True)
+        output = subprocess.run(
+            [str(SCALEBOX.with_name("python")), "-c", _ISSUE_KEY, match[1]],
+            env=ours_env(work_dir),
+            cwd=work_dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.strip()
+    if not output:
+        raise RuntimeError("`scalebox shortener accounts api-key` printed no key")
+    return output.splitlines()[-1].strip()
+
+
+def stored_visits_cli(work_dir: Path) -> int | None:
+    """The "visits" row of `scalebox shortener stats` (the analytics store, read by a second process)."""
+    try:
+        output = _scalebox(work_dir, "stats", timeout_s=60)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"`scalebox shortener stats` failed: {exc}", flush=True)
+        return None
+    for line in output.splitlines():
+        cells = [cell for cell in re.split(r"[\s|│┃]+", line) if cell]
+        if len(cells) >= 2 and cells[0] == "visits" and cells[1].replace(",", "").isdigit():
+            return int(cells[1].replace(",", ""))
+    print(f"no visits row in `scalebox shortener stats`:\n{output}", flush=True)
+    return None
+
+
+def start_ours(work_dir: Path) -> Server:
+    port = free_port()
+    command = [str(SCALEBOX), "shortener", "serve", "--port", str(port)]
+    return _spawn("scalebox", port, command, ours_env(work_dir), work_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# nginx
+
+
+def write_nginx_config(
+    work_dir: Path, links: Sequence[tuple[str, str]], workers: int, port: int
+) -> tuple[Path, Path]:
+    """nginx.conf and map.conf (`/<code> <long URL>;` a line) for `links` of (code, long URL)."""
+    map_file = work_dir / "map.conf"
+    map_file.write_text("".join(f"/{code} {_nginx_string(url)};\n" for code, url in links))
+    # Room enough for nginx to find a hash it calls optimal (no "could not build optimal" warning):
+    # at least 4 slots per key and buckets of 128 bytes (a 7-character key takes 24 bytes in one).
+    hash_max_size = 1 << max(11, (4 * len(links)).bit_length())
+    longest = max((len(code) + 1 for code, _ in links), default=8)
+    hash_bucket_size = max(128, 1 << (4 * (longest + 16)).bit_length())
+    config = work_dir / "nginx.conf"
+    config.write_text(
+        _NGINX_CONFIG.format(
+            workers=workers,
+            work_dir=work_dir,
+            hash_max_size=hash_max_size,
+            hash_bucket_size=hash_bucket_size,
+            map_file=map_file,
+            host=HOST,
+            port=port,
+        )
+    )
+    return config, map_file
+
+
+def _nginx_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def start_nginx(nginx: str, work_dir: Path, links: Sequence[tuple[str, str]], workers: int) -> Server:
+    port = free_port()
+    config, _ = write_nginx_config(work_dir, links, workers, port)
+    checked = subprocess.run(
+        [nginx, "-t", "-q", "-p", str(work_dir), "-c", str(config), "-e", str(work_dir / "nginx-t.log")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    log = (work_dir / "nginx-t.log").read_text(errors="replace") if (work_dir / "nginx-t.log").exists() else ""
+    if checked.returncode != 0:
+        raise RuntimeError(f"nginx -t failed:\n{checked.stdout}{checked.stderr}{log}")
+    if "could not build" in log + checked.stderr:
+        raise RuntimeError(f"nginx could not build an optimal map hash:\n{log}{checked.stderr}")
+    command = [
+        nginx,
+        "-p",
+        str(work_dir),
+        "-c",
+        str(config),
+        "-e",
+        str(work_dir / "nginx-error.log"),
+        "-g",
+        "daemon off;",
+    ]
+    return _spawn("nginx", port, command, dict(os.environ), work_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# both
+
+
+def _spawn(name: str, port: int, command: list[str], env: dict[str, str], work_dir: Path) -> Server:
+    log_path = work_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=work_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() kills it and any children
+        )
+    return Server(name, port, process, log_path)
+
+
+def wait_ready(server: Server, timeout_s: float = 90.0) -> None:
+    """Poll GET /healthz until it answers 200."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name} did not answer within {timeout_s:.0f} s:\n{server.log_tail()}")
+
+
+def stop(server: Server, grace_s: float = 10.0) -> None:
+    """SIGTERM the server's process group, SIGKILL it after `grace_s`; safe to call twice."""
+    if server.process.poll() is None:
+        _signal_group(server.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.process.wait(timeout=grace_s)
+    _signal_group(server.process.pid, signal.SIGKILL)  # stragglers in the group (nginx workers), if any
+    if server.process.poll() is None:
+        server.process.wait(timeout=grace_s)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def cpu_seconds(server: Server) -> float:
+    """User plus system CPU time used so far by every live process of the server's process group
+    (nginx's master and workers; scalebox's one process with all its threads)."""
+    clock_tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == server.process.pid:  # pgrp: the group leader is the process we started
+            total += int(fields[11]) + int(fields[12])
+    return total / clock_tick
+
+
+def wait_idle(
+    server: Server, busy_max: float = 0.05, window_s: float = 0.5, timeout_s: float = 300.0
+) -> float:
+    """Wait until the server uses under `busy_max` of a core over `window_s`; returns the seconds waited.
+
+    scalebox stores the visits of a run in its background analytics consumer after answering, so a
+    run leaves it busy for a while; the next measurement must not share the CPU with that.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    before = cpu_seconds(server)
+    while time.monotonic() < deadline:
+        time.sleep(window_s)
+        after = cpu_seconds(server)
+        if after - before < busy_max * window_s:
+            return max(0.0, time.monotonic() - started - window_s)  # busy until this window began
+        before = after
+    raise RuntimeError(f"{server.name} was still busy after {timeout_s:.0f} s")

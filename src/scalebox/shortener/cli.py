@@ -1,0 +1,163 @@
+"""`scalebox shortener ...`: serve, migrate, accounts, API keys, analytics rebuild, blocklist."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from scalebox.core.cli import echo_table, run_or_exit
+from scalebox.core.errors import NotFoundError
+from scalebox.core.logs import configure_logging
+from scalebox.shortener.settings import ShortenerSettings
+
+if TYPE_CHECKING:
+    from scalebox.shortener.service.runtime import Shortener
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="URL shortener: short links, redirects, visit analytics (web and the Shlink REST API v3).",
+    no_args_is_help=True,
+)
+
+HostOption = Annotated[
+    str | None, typer.Option(help="Address to bind [env SCALEBOX_SHORTENER_HOST, default 127.0.0.1].")
+]
+PortOption = Annotated[
+    int | None, typer.Option(help="Port to listen on [env SCALEBOX_SHORTENER_PORT, default 8002].")
+]
+DataOption = Annotated[
+    Path | None, typer.Option(help="Data directory [env SCALEBOX_DATA_DIR, default ./data].")
+]
+
+
+def _settings(**overrides: object) -> ShortenerSettings:
+    return ShortenerSettings.from_env(overrides=overrides)
+
+
+def _run(settings: ShortenerSettings, body: Callable[[Shortener], Awaitable[T]]) -> T:
+    from scalebox.shortener.app import open_shortener
+
+    async def main() -> T:
+        async with open_shortener(settings) as shortener:
+            return await body(shortener)
+
+    return run_or_exit(lambda: asyncio.run(main()))
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None, data_dir: DataOption = None) -> None:
+    """Run the shortener's web server, its redirect fast path and its background workers."""
+    from scalebox.core.web.server import serve as serve_app
+    from scalebox.shortener.app import build_app
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    typer.echo(
+        f"shortener on http://{settings.host}:{settings.port}  (data in {settings.system_dir})", err=True
+    )
+    serve_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
+
+
+@app.command()
+def migrate(data_dir: DataOption = None) -> None:
+    """Bring the database schema up to date (serve does this too)."""
+
+    async def body(_shortener: Shortener) -> None:
+        return None
+
+    _run(_settings(data_dir=data_dir), body)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def stats(data_dir: DataOption = None) -> None:
+    """Show stored figures: links, and visits stored by the analytics pipeline."""
+
+    async def body(shortener: Shortener) -> tuple[int, int]:
+        return await shortener.links.counts()
+
+    count, visits = _run(_settings(data_dir=data_dir), body)
+    echo_table([("links", str(count)), ("visits", str(visits))], ("figure", "value"))
+
+
+@app.command("rebuild-analytics")
+def rebuild_analytics(data_dir: DataOption = None) -> None:
+    """Drop stored visits and rollups and rebuild them by replaying the visit event log."""
+    from scalebox.shortener.service.analytics import ANALYTICS_GROUP
+    from scalebox.shortener.service.redirects import VISITS_TOPIC
+
+    async def body(shortener: Shortener) -> int:
+        return await shortener.analytics.rebuild(shortener.events, VISITS_TOPIC, ANALYTICS_GROUP)
+
+    stored = _run(_settings(data_dir=data_dir), body)
+    typer.echo(f"replayed the visit log: {stored} visits stored")
+
+
+@app.command("rescan-blocklist")
+def rescan_blocklist(data_dir: DataOption = None) -> None:
+    """Disable links whose domain is now on the blocklist (the server does this on a schedule)."""
+
+    async def body(shortener: Shortener) -> int:
+        return await shortener.links.rescan()
+
+    typer.echo(f"disabled {_run(_settings(data_dir=data_dir), body)} links")
+
+
+accounts = typer.Typer(help="Accounts and their API keys.", no_args_is_help=True)
+app.add_typer(accounts, name="accounts")
+
+
+@accounts.command("create")
+def create_account(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    admin: Annotated[
+        bool, typer.Option(help="An administrator sees every link and manages the blocklist.")
+    ] = False,
+    data_dir: DataOption = None,
+) -> None:
+    """Create an account."""
+
+    async def body(shortener: Shortener) -> tuple[int, str, bool]:
+        account = await shortener.accounts.register(username, password)
+        if admin:
+            account = await shortener.accounts.set_admin(account.id, True)
+        return account.id, account.username, account.is_admin
+
+    account_id, name, is_admin = _run(_settings(data_dir=data_dir), body)
+    typer.echo(f"created {name} (id {account_id}{', admin' if is_admin else ''})")
+
+
+@accounts.command("api-key")
+def create_api_key(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+    data_dir: DataOption = None,
+) -> None:
+    """Issue an API key for an account and print it (shown once; only its hash is stored)."""
+
+    async def body(shortener: Shortener) -> str:
+        match = next(
+            (
+                a
+                for a in await shortener.accounts.list_accounts(limit=10_000)
+                if a.username.lower() == username.lower()
+            ),
+            None,
+        )
+        if match is None:
+            raise NotFoundError(f"no account named {username}")
+        _, plaintext = await shortener.accounts.issue_api_key(match.id, name)
+        return plaintext
+
+    typer.echo(_run(_settings(data_dir=data_dir), body))

@@ -1,0 +1,200 @@
+"""The redirect fast path: plain ASGI in front of the whole FastAPI app.
+
+A `GET /{code}` whose link is in this process's LRU is answered here, without routing, middleware,
+dependency injection or any await before the response: one dict lookup, the domain's `decide`, two
+`send` calls. The visit is buffered after the response is sent. Everything else (a cache miss, an
+unknown or inactive code, every other path) goes to the full app, which resolves through Redis and
+SQL, fills the LRU, and renders pages and problem documents.
+
+This layer also records Shlink's orphan visits: a GET that the full app answers 404 is an
+`invalid_short_url` visit when the path is one code-shaped segment, else `regular_404`; a GET of the
+base URL is a `base_url` visit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from scalebox.shortener.domain import Link, Visit, VisitFacts, VisitKind, decide, looks_like_code
+
+if TYPE_CHECKING:
+    from scalebox.shortener.service.runtime import Shortener
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_EMPTY_BODY: Message = {"type": "http.response.body", "body": b"", "more_body": False}
+_NO_STORE = (b"cache-control", b"private, max-age=0, no-store")
+_PERMANENT = {301, 308}
+# Robots: a link is only crawlable when its owner said so (Shlink's `crawlable`).
+_NOINDEX = (b"x-robots-tag", b"noindex")
+
+
+def _headers_of(scope: Scope) -> tuple[str, str, str]:
+    """(user-agent, referer, accept-language) in one pass over the raw headers."""
+    user_agent = referer = accept_language = ""
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+        elif name == b"referer":
+            referer = value.decode("latin-1")
+        elif name == b"accept-language":
+            accept_language = value.decode("latin-1")
+    return user_agent, referer, accept_language
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
+class RedirectFastPath:
+    """ASGI wrapper: answers cached redirects itself and passes everything else to `app`."""
+
+    def __init__(self, app: ASGIApp, holder: dict[str, Shortener], registry: CollectorRegistry) -> None:
+        self.app = app
+        self._holder = holder
+        self.fast = 0
+        registry.register(_FastPathCollector(self, holder))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        shortener = self._holder.get("shortener")
+        if shortener is None:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        segment = path[1:]
+        if segment and "/" not in segment:
+            found, link = shortener.source.cached(segment.lower())
+            if found and link is not None and await self._redirect(shortener, link, scope, send):
+                return
+        await self._pass_through(shortener, scope, receive, send, segment)
+
+    async def _redirect(self, sb: Shortener, link: Link, scope: Scope, send: Send) -> bool:
+        """Answer from the cached link; False (nothing sent) when the full app should answer."""
+        now = sb.clock.now()
+        user_agent, referer, accept_language = _headers_of(scope)
+        query = scope["query_string"].decode("latin-1")
+        facts = VisitFacts.from_request(user_agent, accept_language, query) if link.rules else None
+        unstored = sb.recorder.unstored(link) if link.max_visits is not None else 0
+        decision = decide(link, facts, query, now, unstored)
+        if decision.location is None:
+            return False  # inactive: the full app renders the page saying why
+        await send(redirect_start(decision.status, decision.location, link.crawlable))
+        await send(_EMPTY_BODY)
+        self.fast += 1
+        sb.recorder.record(
+            Visit(
+                "valid",
+                int(now.timestamp() * 1000),
+                link.code,
+                link.id,
+                user_agent,
+                referer,
+                _client(scope),
+                scope["path"],
+                decision.location,
+            ),
+            link if link.max_visits is not None else None,
+        )
+        return True
+
+    async def _pass_through(
+        self, sb: Shortener, scope: Scope, receive: Receive, send: Send, segment: str
+    ) -> None:
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        kind: VisitKind | None = None
+        if not segment and status == 200:
+            kind = "base_url"
+        elif status == 404 and not segment.startswith(("rest/", "api/", "static/")):
+            kind = "invalid_short_url" if looks_like_code(segment) else "regular_404"
+        if kind is not None:
+            user_agent, referer, _ = _headers_of(scope)
+            query = scope["query_string"].decode("latin-1")
+            visited = scope["path"] + (f"?{query}" if query else "")
+            sb.recorder.record(
+                Visit(
+                    kind,
+                    int(sb.clock.now().timestamp() * 1000),
+                    None,
+                    None,
+                    user_agent,
+                    referer,
+                    _client(scope),
+                    visited,
+                )
+            )
+
+
+def redirect_start(status: int, location: str, crawlable: bool) -> Message:
+    """The response start of a redirect: permanent ones may be cached by browsers, others not."""
+    headers = [
+        (b"location", location.encode("latin-1", "strict") if location.isascii() else _ascii(location)),
+        (b"content-length", b"0"),
+        (b"cache-control", b"private, max-age=30") if status in _PERMANENT else _NO_STORE,
+        (b"referrer-policy", b"unsafe-url"),
+    ]
+    if not crawlable:
+        headers.append(_NOINDEX)
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
+def _ascii(location: str) -> bytes:
+    # Checked targets are ASCII except for IRIs with non-ASCII paths; percent-encode those bytes.
+    return quote(location, safe=":/?#[]@!$&'()*+,;=%~").encode("ascii")
+
+
+class _FastPathCollector(Collector):
+    """Exposes the hot path's plain-int counters at scrape time (no lock per redirect)."""
+
+    def __init__(self, fast_path: RedirectFastPath, holder: dict[str, Shortener]) -> None:
+        self._fast_path = fast_path
+        self._holder = holder
+        self._started = time.monotonic()
+
+    def collect(self) -> Any:
+        redirects = CounterMetricFamily(
+            "shortener_fast_redirects", "Redirects answered from the in-process LRU"
+        )
+        redirects.add_metric([], self._fast_path.fast)
+        yield redirects
+        sb = self._holder.get("shortener")
+        if sb is None:
+            return
+        visits = CounterMetricFamily(
+            "shortener_visits", "Visits by outcome on the way to the event log", labels=["outcome"]
+        )
+        visits.add_metric(["recorded"], sb.recorder.recorded)
+        visits.add_metric(["published"], sb.recorder.published)
+        visits.add_metric(["dropped"], sb.recorder.dropped)
+        yield visits
+        buffered = GaugeMetricFamily("shortener_visits_buffered", "Visits waiting to be published")
+        buffered.add_metric([], sb.recorder.buffered)
+        yield buffered
+        lru = CounterMetricFamily("shortener_link_lookups", "Link lookups by tier", labels=["tier"])
+        lru.add_metric(["lru_hit"], sb.source.lru.hits)
+        lru.add_metric(["lru_miss"], sb.source.lru.misses)
+        lru.add_metric(["shared_hit"], sb.source.shared_hits)
+        lru.add_metric(["database"], sb.source.loads)
+        yield lru

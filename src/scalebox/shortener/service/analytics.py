@@ -1,0 +1,302 @@
+"""Use cases on visits: store batches from the visits topic, page through visits, the dashboard's
+charts and top lists, and rebuilding everything by replaying the topic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from scalebox.core.clock import Clock
+from scalebox.core.errors import InvalidError
+from scalebox.core.events import BATCH_RECORDS_MAX, Event, EventBus, consume_batch_once
+from scalebox.shortener.analytics import (
+    DIMENSIONS,
+    Dimension,
+    Enricher,
+    Enrichment,
+    VisitQuery,
+    VisitSummary,
+    day_of,
+    parse_day,
+    visit_problem,
+)
+from scalebox.shortener.domain import TAG_LENGTH_MAX, VISIT_KINDS, Visit, VisitKind
+from scalebox.shortener.ports import StoredVisit
+from scalebox.shortener.service.redirects import VISITS_TOPIC
+
+logger = logging.getLogger(__name__)
+
+ANALYTICS_GROUP = "analytics"
+VISITS_PAGE_MAX = 5000  # items per page of visits
+VISITS_OFFSET_MAX = 10_000_000  # deeper pages cost a scan of every row before them
+TOP_VALUES_MAX = 100
+CHART_DAYS_DEFAULT = 30
+CHART_DAYS_MAX = 731
+REBUILD_BATCH_EVENTS = 2000
+
+
+class VisitRepository(Protocol):
+    """What analytics needs from storage (SqlVisitRepository). See its docstrings for the contract."""
+
+    async def store_batch(self, batch: Sequence[StoredVisit]) -> int: ...
+
+    async def page(self, query: VisitQuery) -> tuple[list[StoredVisit], int]: ...
+
+    async def summary(self, owner_id: int | None) -> VisitSummary: ...
+
+    async def daily(
+        self, *, owner_id: int | None, link_id: int | None, start_day: str, end_day: str, include_bots: bool
+    ) -> list[tuple[str, int]]: ...
+
+    async def top(
+        self,
+        *,
+        owner_id: int | None,
+        link_id: int | None,
+        dimension: Dimension,
+        start_day: str,
+        end_day: str,
+        include_bots: bool,
+        limit: int,
+    ) -> list[tuple[str, int]]: ...
+
+    async def reset(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VisitWindow:
+    """Which visits of a scope a caller wants: a time range (inclusive), bots or not, and a page."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    exclude_bots: bool = False
+    page: int = 1
+    items_per_page: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class VisitPage:
+    visits: list[StoredVisit]
+    total: int
+    page: int
+    items_per_page: int
+
+    @property
+    def pages(self) -> int:
+        return -(-self.total // self.items_per_page)
+
+
+class AnalyticsService:
+    """Stores enriched visits and answers questions about them, scoped by owner.
+
+    `owner_id` None means an administrator (every link); orphan visits belong to no owner, so the
+    edges offer them to administrators only.
+    """
+
+    def __init__(self, repo: VisitRepository, enricher: Enricher, clock: Clock) -> None:
+        self._repo = repo
+        self._enricher = enricher
+        self._clock = clock
+        # A rebuild and this process's consumer must not interleave (see `rebuild`).
+        self._storing = asyncio.Lock()
+
+    async def handle_batch(self, events: list[Event]) -> None:
+        """The analytics consumer's batch handler (run_batch_consumer on VISITS_TOPIC)."""
+        async with self._storing:
+            await self._store(events)
+
+    async def _store(self, events: Sequence[Event]) -> int:
+        batch = []
+        for event in events:
+            visit = _decode(event)
+            if visit is not None:
+                batch.append(stored_visit(event.offset, visit, self._enricher.enrich(visit)))
+        return await self._repo.store_batch(batch)
+
+    async def link_visits(self, owner_id: int | None, link_id: int, window: VisitWindow) -> VisitPage:
+        return await self._page(VisitQuery(owner_id=owner_id, link_id=link_id), window)
+
+    async def tag_visits(self, owner_id: int | None, tag: str, window: VisitWindow) -> VisitPage:
+        if not tag or len(tag) > TAG_LENGTH_MAX:
+            raise InvalidError(f"a tag has 1 to {TAG_LENGTH_MAX} characters", field="tag")
+        return await self._page(VisitQuery(owner_id=owner_id, tag=tag), window)
+
+    async def non_orphan_visits(self, owner_id: int | None, window: VisitWindow) -> VisitPage:
+        """Every link visit the owner may see: all of an owner's links, or every link (None)."""
+        return await self._page(VisitQuery(owner_id=owner_id), window)
+
+    async def orphan_visits(self, kind: VisitKind | None, window: VisitWindow) -> VisitPage:
+        if kind is not None and (kind == "valid" or kind not in VISIT_KINDS):
+            orphan_kinds = ", ".join(k for k in VISIT_KINDS if k != "valid")
+            raise InvalidError(f"an orphan visit type is one of {orphan_kinds}", field="type")
+        return await self._page(VisitQuery(orphan=True, kind=kind), window)
+
+    async def summary(self, owner_id: int | None) -> VisitSummary:
+        return await self._repo.summary(owner_id)
+
+    async def daily(
+        self,
+        owner_id: int | None,
+        *,
+        link_id: int | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        include_bots: bool = False,
+    ) -> list[tuple[date, int]]:
+        """Visits per UTC day from `start` to `end` (default: the last 30 days), every day listed."""
+        first, last = self._days(start, end)
+        counted = dict(
+            await self._repo.daily(
+                owner_id=owner_id,
+                link_id=link_id,
+                start_day=first.isoformat(),
+                end_day=last.isoformat(),
+                include_bots=include_bots,
+            )
+        )
+        days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+        return [(day, counted.get(day.isoformat(), 0)) for day in days]
+
+    async def top(
+        self,
+        owner_id: int | None,
+        dimension: str,
+        *,
+        link_id: int | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        include_bots: bool = False,
+        limit: int = 10,
+    ) -> list[tuple[str, int]]:
+        """The `limit` most frequent referrer hosts, countries, browsers, OSes or devices."""
+        if dimension not in DIMENSIONS or dimension == "total":
+            choices = ", ".join(d for d in DIMENSIONS if d != "total")
+            raise InvalidError(f"a dimension is one of {choices}", field="dimension")
+        if not 1 <= limit <= TOP_VALUES_MAX:
+            raise InvalidError(f"limit is between 1 and {TOP_VALUES_MAX}", field="limit")
+        first, last = self._days(start, end)
+        return await self._repo.top(
+            owner_id=owner_id,
+            link_id=link_id,
+            dimension=dimension,  # a Dimension: checked against DIMENSIONS above
+            start_day=first.isoformat(),
+            end_day=last.isoformat(),
+            include_bots=include_bots,
+            limit=limit,
+        )
+
+    async def rebuild(
+        self,
+        bus: EventBus,
+        topic: str = VISITS_TOPIC,
+        group: str = ANALYTICS_GROUP,
+        *,
+        batch_events: int = REBUILD_BATCH_EVENTS,
+    ) -> int:
+        """Forget every stored visit and count, then replay `topic` from its start as `group`.
+
+        Returns how many visits were stored. The replay stops at the newest event there was once
+        the tables were reset; later events are left to the group's consumer. The group's offset is
+        moved, so its consumer must not run elsewhere meanwhile: this process's own consumer waits
+        on a lock, one in another process must be stopped (it would commit past events not yet
+        replayed). Only what the bus still keeps is replayed: trimmed events are gone for good.
+        """
+        assert 0 < batch_events <= BATCH_RECORDS_MAX, batch_events
+        stored, replayed = 0, -1
+
+        async def store(events: list[Event]) -> None:
+            nonlocal stored, replayed
+            stored += await self._store(events)
+            replayed = events[-1].offset
+
+        async with self._storing:
+            await self._repo.reset()
+            await bus.commit(topic, group, -1)  # before the first event, on every bus
+            end = await bus.latest_offset(topic)
+            while replayed < end:
+                if not await consume_batch_once(bus, topic, group, store, batch_events):
+                    break  # nothing left to poll: the rest was trimmed away meanwhile
+        logger.info("rebuilt analytics from %s as %s: %d visits stored", topic, group, stored)
+        return stored
+
+    async def _page(self, query: VisitQuery, window: VisitWindow) -> VisitPage:
+        if not 1 <= window.items_per_page <= VISITS_PAGE_MAX:
+            raise InvalidError(f"itemsPerPage is between 1 and {VISITS_PAGE_MAX}", field="itemsPerPage")
+        offset = (window.page - 1) * window.items_per_page
+        if window.page < 1 or offset > VISITS_OFFSET_MAX:
+            raise InvalidError(
+                f"page is at least 1 and skips at most {VISITS_OFFSET_MAX} visits", field="page"
+            )
+        for name, moment in (("startDate", window.start), ("endDate", window.end)):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidError(f"{name} needs a timezone", field=name)
+        if window.start is not None and window.end is not None and window.end < window.start:
+            raise InvalidError("endDate must not come before startDate", field="endDate")
+        visits, total = await self._repo.page(
+            replace(
+                query,
+                start=window.start,
+                end=window.end,
+                exclude_bots=window.exclude_bots,
+                limit=window.items_per_page,
+                offset=offset,
+            )
+        )
+        return VisitPage(visits, total, window.page, window.items_per_page)
+
+    def _days(self, start: date | None, end: date | None) -> tuple[date, date]:
+        last = end if end is not None else parse_day(day_of(self._clock.now()))
+        first = start if start is not None else last - timedelta(days=CHART_DAYS_DEFAULT - 1)
+        if last < first:
+            raise InvalidError("the end day must not come before the start day", field="endDate")
+        if (last - first).days + 1 > CHART_DAYS_MAX:
+            raise InvalidError(f"a chart spans at most {CHART_DAYS_MAX} days", field="startDate")
+        return first, last
+
+
+def _decode(event: Event) -> Visit | None:
+    """The event's Visit, or None (logged) when it cannot be stored: one bad event must not stall the
+    group, and retrying it would never help."""
+    try:
+        visit = Visit.decode(event.value)
+    except (ValueError, TypeError) as exc:  # bad JSON or UTF-8, wrong arity or kind
+        logger.warning("skipping visit event %s@%d: undecodable (%s)", event.topic, event.offset, exc)
+        return None
+    problem = visit_problem(visit)
+    if problem is not None:
+        logger.warning("skipping visit event %s@%d: %s", event.topic, event.offset, problem)
+        return None
+    return visit
+
+
+def stored_visit(event_id: int, visit: Visit, found: Enrichment) -> StoredVisit:
+    """The visit as stored: its event's offset as id, the raw fields, and what enrichment found."""
+    agent, place = found.agent, found.place
+    return StoredVisit(
+        event_id=event_id,
+        kind=visit.kind,
+        visited_at=found.visited_at,
+        link_id=found.link_id,
+        code=found.code,
+        referer=visit.referer,
+        referer_host=found.referer_host,
+        remote_addr=found.remote_addr,
+        user_agent=visit.user_agent,
+        browser=agent.browser,
+        os=agent.os,
+        device=agent.device,
+        is_bot=agent.is_bot,
+        country_code=place.country_code,
+        country_name=place.country_name,
+        region_name=place.region_name,
+        city_name=place.city_name,
+        latitude=place.latitude,
+        longitude=place.longitude,
+        timezone=place.timezone,
+        visited_url=visit.visited_url,
+        redirect_url=visit.redirect_url,
+    )

@@ -1,0 +1,337 @@
+"""The read side: finding a link by code through three cache tiers, and recording visits off the hot path.
+
+Lookup order: this process's LRU (no await, so the hot path can answer without leaving the event
+loop's current step), then the shared cache when one is configured (Redis), then SQL. Every cached
+copy lives at most `cache_seconds`, clamped to the moment the link's validity changes, so expiry and
+"valid since" are exact even on a hit. Unknown codes are cached briefly too, so a flood of bad codes
+does not become a flood of queries. Edits and deletes evict at once here and, through the
+`shortener.links` topic, in every other process.
+
+Visits are appended to an in-memory buffer after the response is sent and published in batches by a
+background task; the redirect never waits for, nor writes to, any store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from scalebox.core.cache import Cache
+from scalebox.core.clock import Clock
+from scalebox.core.events import BATCH_RECORDS_MAX, EventBus
+from scalebox.shortener.domain import Link, Visit
+from scalebox.shortener.storage.sql import rules_from_json, rules_to_json
+
+logger = logging.getLogger(__name__)
+
+VISITS_TOPIC = "shortener.visits"
+LINKS_TOPIC = "shortener.links"
+_ABSENT = b"-"  # the shared cache's "no such code" marker
+_LIMITED_LINKS_MAX = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    lru_entries: int = 100_000
+    cache_seconds: float = 300.0
+    negative_cache_seconds: float = 2.0
+
+
+class LinkLru:
+    """A bounded LRU of code → (Link or None for "no such code", deadline on the monotonic clock)."""
+
+    def __init__(self, max_entries: int, monotonic: Callable[[], float] = time.monotonic) -> None:
+        assert max_entries > 0, max_entries
+        self._entries: OrderedDict[str, tuple[Link | None, float]] = OrderedDict()
+        self._max_entries = max_entries
+        self._monotonic = monotonic
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, folded: str) -> tuple[bool, Link | None]:
+        """(found, link): found is False on a miss or an expired entry."""
+        entry = self._entries.get(folded)
+        if entry is None or entry[1] <= self._monotonic():
+            self.misses += 1
+            return False, None
+        self._entries.move_to_end(folded)
+        self.hits += 1
+        return True, entry[0]
+
+    def put(self, folded: str, link: Link | None, seconds: float) -> None:
+        if seconds <= 0:
+            self._entries.pop(folded, None)
+            return
+        self._entries[folded] = (link, self._monotonic() + seconds)
+        self._entries.move_to_end(folded)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def evict(self, folded: str) -> None:
+        self._entries.pop(folded, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class LinkSource:
+    """Finds links by folded code: LRU, then the shared cache, then the repository's `get`."""
+
+    def __init__(
+        self,
+        load: Callable[[str], Awaitable[Link | None]],
+        clock: Clock,
+        settings: CacheSettings,
+        shared: Cache | None = None,
+        events: EventBus | None = None,
+    ) -> None:
+        self._load = load
+        self._clock = clock
+        self._settings = settings
+        self._shared = shared
+        self._events = events
+        self.lru = LinkLru(settings.lru_entries, clock.monotonic)
+        self._inflight: dict[str, asyncio.Future[Link | None]] = {}
+        self.shared_hits = 0
+        self.loads = 0
+
+    def cached(self, folded: str) -> tuple[bool, Link | None]:
+        """The LRU's answer, without awaiting anything (the hot path)."""
+        return self.lru.get(folded)
+
+    async def find(self, folded: str) -> Link | None:
+        found, link = self.lru.get(folded)
+        if found:
+            return link
+        # Single flight: concurrent misses for one code share one load.
+        pending = self._inflight.get(folded)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Link | None] = asyncio.get_running_loop().create_future()
+        self._inflight[folded] = future
+        try:
+            link = await self._find_uncached(folded)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so a load with no other waiter logs nothing
+            raise
+        else:
+            future.set_result(link)
+            return link
+        finally:
+            del self._inflight[folded]
+
+    async def _find_uncached(self, folded: str) -> Link | None:
+        if self._shared is not None:
+            data = await self._shared.get(_shared_key(folded))
+            if data is not None:
+                self.shared_hits += 1
+                link = None if data == _ABSENT else decode_link(data)
+                self._remember_locally(folded, link)
+                return link
+        self.loads += 1
+        link = await self._load(folded)
+        await self.remember(folded, link)
+        return link
+
+    async def remember(self, folded: str, link: Link | None) -> None:
+        """Put a freshly read (or created) link in both cache tiers."""
+        seconds = self._remember_locally(folded, link)
+        if self._shared is not None and seconds > 0:
+            await self._shared.set(
+                _shared_key(folded), _ABSENT if link is None else encode_link(link), seconds
+            )
+
+    def _remember_locally(self, folded: str, link: Link | None) -> float:
+        if link is None:
+            seconds = self._settings.negative_cache_seconds
+        else:
+            seconds = link.cache_seconds(self._clock.now(), self._settings.cache_seconds)
+        self.lru.put(folded, link, seconds)
+        return seconds
+
+    async def forget(self, folded: str) -> None:
+        """Evict a changed link here and in the shared cache, and tell the other processes."""
+        self.lru.evict(folded)
+        if self._shared is not None:
+            await self._shared.delete(_shared_key(folded))
+        if self._events is not None:
+            await self._events.publish(LINKS_TOPIC, folded.encode(), b"changed")
+
+    def evict_local(self, folded: str) -> None:
+        """Another process changed this link: drop this process's copy."""
+        self.lru.evict(folded)
+
+
+def _shared_key(folded: str) -> str:
+    return f"shortener:link:{folded}"
+
+
+def encode_link(link: Link) -> bytes:
+    """A link as the shared cache keeps it (JSON; datetimes as ISO 8601)."""
+    return json.dumps(
+        {
+            "id": link.id,
+            "code": link.code,
+            "long_url": link.long_url,
+            "target_host": link.target_host,
+            "url_hash": link.url_hash,
+            "created_at": link.created_at.isoformat(),
+            "owner_id": link.owner_id,
+            "custom": link.custom,
+            "title": link.title,
+            "tags": list(link.tags),
+            "valid_since": _iso(link.valid_since),
+            "valid_until": _iso(link.valid_until),
+            "max_visits": link.max_visits,
+            "redirect_type": link.redirect_type,
+            "forward_query": link.forward_query,
+            "crawlable": link.crawlable,
+            "disabled": link.disabled,
+            "disabled_reason": link.disabled_reason,
+            "rules": rules_to_json(link.rules),
+            "visits": link.visits,
+            "bot_visits": link.bot_visits,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_link(data: bytes) -> Link:
+    raw = json.loads(data)
+    return Link(
+        id=raw["id"],
+        code=raw["code"],
+        long_url=raw["long_url"],
+        target_host=raw["target_host"],
+        url_hash=raw["url_hash"],
+        created_at=datetime.fromisoformat(raw["created_at"]),
+        owner_id=raw["owner_id"],
+        custom=raw["custom"],
+        title=raw["title"],
+        tags=tuple(raw["tags"]),
+        valid_since=_parse_iso(raw["valid_since"]),
+        valid_until=_parse_iso(raw["valid_until"]),
+        max_visits=raw["max_visits"],
+        redirect_type=raw["redirect_type"],
+        forward_query=raw["forward_query"],
+        crawlable=raw["crawlable"],
+        disabled=raw["disabled"],
+        disabled_reason=raw["disabled_reason"],
+        rules=rules_from_json(raw["rules"]),
+        visits=raw["visits"],
+        bot_visits=raw["bot_visits"],
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+class VisitRecorder:
+    """Buffers visits in memory and publishes them in batches; `record` never blocks or awaits.
+
+    The buffer is bounded: past `buffer_max` a visit is dropped and counted in `dropped` (and in
+    /metrics), because the alternative, making redirects wait for the event log, is the failure the
+    design exists to avoid. `published` and `dropped` let a benchmark prove nothing was lost.
+    Redirects to links with a visit limit are also counted here, per link, so the limit holds
+    before the analytics pipeline has stored them: the count a limit is checked against is the larger
+    of the stored count and (stored count when this process first served the link + its redirects
+    since). Exact with one process; with several, each may overshoot by the others' unstored visits.
+    """
+
+    def __init__(
+        self,
+        events: EventBus,
+        *,
+        flush_seconds: float = 0.05,
+        batch_max: int = 5000,
+        buffer_max: int = 200_000,
+    ) -> None:
+        assert 0 < batch_max <= BATCH_RECORDS_MAX, batch_max
+        self._events = events
+        self._flush_seconds = flush_seconds
+        self._batch_max = batch_max
+        self._buffer_max = buffer_max
+        self._buffer: list[tuple[bytes, bytes]] = []
+        self._wake = asyncio.Event()
+        self.recorded = 0
+        self.published = 0
+        self.dropped = 0
+        self.failures = 0
+        self._limited: OrderedDict[int, tuple[int, int]] = OrderedDict()  # link id -> (base, served)
+
+    def record(self, visit: Visit, limited: Link | None = None) -> None:
+        """Buffer a visit; `limited` is the link when it has a visit limit."""
+        if len(self._buffer) >= self._buffer_max:
+            self.dropped += 1
+            return
+        self._buffer.append(((visit.code or "").encode(), visit.encode()))
+        self.recorded += 1
+        if limited is not None:
+            base, served = self._limited.pop(limited.id, (limited.visits, 0))
+            self._limited[limited.id] = (base, served + 1)
+            if len(self._limited) > _LIMITED_LINKS_MAX:
+                self._limited.popitem(last=False)
+        if len(self._buffer) >= self._batch_max:
+            self._wake.set()
+
+    def unstored(self, link: Link) -> int:
+        """Visits to `link` this process served that its stored count does not show yet."""
+        base, served = self._limited.get(link.id, (link.visits, 0))
+        return max(base + served - link.visits, 0)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    async def flush(self) -> int:
+        """Publish everything buffered now, in batches; returns how many were published."""
+        sent = 0
+        while self._buffer:
+            batch = self._buffer[: self._batch_max]
+            del self._buffer[: len(batch)]
+            try:
+                await self._events.publish_batch(VISITS_TOPIC, batch)
+            except Exception:
+                # Put the batch back in front, so order holds and nothing is lost while the bus is down.
+                self._buffer[:0] = batch
+                self.failures += 1
+                raise
+            sent += len(batch)
+            self.published += len(batch)
+        return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush every `flush_seconds` (sooner when a batch fills) until `stop`, then flush the rest."""
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await self._run_until(stop, stopping)
+        finally:
+            stopping.cancel()
+        await self.flush()
+
+    async def _run_until(self, stop: asyncio.Event, stopping: asyncio.Future[Any]) -> None:
+        while not stop.is_set():
+            waking = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait(
+                {waking, stopping}, timeout=self._flush_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            waking.cancel()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("publishing %d buffered visits failed; retrying", len(self._buffer))
+                await asyncio.wait({stopping}, timeout=min(1.0, self._flush_seconds * 20))
