@@ -147,18 +147,19 @@ def started_children(server: ServerProcess) -> dict[str, int]:
 
 
 @pytest.fixture
-def up_ports() -> tuple[int, int]:
-    return free_port(), free_port()
+def up_ports() -> tuple[int, int, int]:
+    return free_port(), free_port(), free_port()
 
 
 @pytest.fixture
-def scalebox_up(tmp_path: Path, up_ports: tuple[int, int]) -> Iterator[ServerProcess]:
+def scalebox_up(tmp_path: Path, up_ports: tuple[int, int, int]) -> Iterator[ServerProcess]:
     """`python -m scalebox up` in its own session; the console on the first port answers GET /."""
-    console_port, pastebin_port = up_ports
+    console_port, pastebin_port, shortener_port = up_ports
     env = scalebox_env(
         tmp_path / "data",
         SCALEBOX_CONSOLE_PORT=str(console_port),
         SCALEBOX_PASTEBIN_PORT=str(pastebin_port),
+        SCALEBOX_SHORTENER_PORT=str(shortener_port),
         SCALEBOX_CONSOLE_POLL_SECONDS="0.2",  # so the page turns "up" soon after the pastebin does
     )
     server = start_server(
@@ -181,21 +182,26 @@ def scalebox_up(tmp_path: Path, up_ports: tuple[int, int]) -> Iterator[ServerPro
 
 
 @pytest.mark.integration
-def test_up_serves_console_and_pastebin_then_stops_cleanly_on_sigint(
-    scalebox_up: ServerProcess, up_ports: tuple[int, int], tmp_path: Path
+def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
+    scalebox_up: ServerProcess, up_ports: tuple[int, int, int], tmp_path: Path
 ):
     pastebin_url = f"http://127.0.0.1:{up_ports[1]}"
+    shortener_url = f"http://127.0.0.1:{up_ports[2]}"
     with httpx.Client(timeout=5) as client:
 
-        def console_shows_pastebin_up() -> bool:
+        def console_shows_every_system_up() -> bool:
             systems = client.get(f"{scalebox_up.url}/api/systems").json()["systems"]
-            return [(s["name"], s["health"]) for s in systems] == [("pastebin", "up")]
+            return [(s["name"], s["health"]) for s in systems] == [("pastebin", "up"), ("shortener", "up")]
 
         wait_until(
-            console_shows_pastebin_up, timeout_seconds=UP_READY_TIMEOUT_SECONDS, describe=scalebox_up.log_tail
+            console_shows_every_system_up,
+            timeout_seconds=UP_READY_TIMEOUT_SECONDS,
+            describe=scalebox_up.log_tail,
         )
         page = client.get(f"{scalebox_up.url}/")
+        assert client.get(f"{shortener_url}/api/stats").json()["system"] == "shortener"
     assert 'data-system="pastebin"' in page.text
+    assert 'data-system="shortener"' in page.text
     assert re.search(r'data-field="health">up<', page.text), page.text
 
     curl = shutil.which("curl")
@@ -215,7 +221,8 @@ def test_up_serves_console_and_pastebin_then_stops_cleanly_on_sigint(
     assert (tmp_path / "data" / "pastebin" / "pastebin.db").is_file()
 
     children = started_children(scalebox_up)
-    assert set(children) == {"console", "pastebin"}, scalebox_up.log_tail()
+    assert (tmp_path / "data" / "shortener" / "shortener.db").is_file()
+    assert set(children) == {"console", "pastebin", "shortener"}, scalebox_up.log_tail()
     scalebox_up.process.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
     try:
         code = scalebox_up.process.wait(timeout=UP_STOP_TIMEOUT_SECONDS)

@@ -72,9 +72,13 @@ def seed(server: Server, api_key: str, count: int) -> list[tuple[str, str]]:
 
     def create(http: httpx.Client, index: int) -> tuple[str, str]:
         url = long_url(index)
-        response = http.post("/rest/v3/short-urls", json={"longUrl": url, "findIfExists": False}, headers=headers)
+        response = http.post(
+            "/rest/v3/short-urls", json={"longUrl": url, "findIfExists": False}, headers=headers
+        )
         if response.status_code not in (200, 201):
-            raise RuntimeError(f"POST /rest/v3/short-urls answered {response.status_code}: {response.text[:500]}")
+            raise RuntimeError(
+                f"POST /rest/v3/short-urls answered {response.status_code}: {response.text[:500]}"
+            )
         code: str = response.json()["shortCode"]
         return code, url
 

@@ -73,6 +73,7 @@ def run_wrk(
     wrk: str,
     base_url: str,
     load: Load,
+    *,
     duration_s: int,
     paths_file: Path,
     agents_file: Path,

@@ -169,7 +169,8 @@ def render_visits(visits: Visits) -> str:
             "|---|---:|",
             f"| redirects the clients got (sweep + wrk, answered) | {visits.answered:,} |",
             f"| requests sent (plus those in flight when wrk stopped) | {visits.sent:,} |",
-            f'| recorded by the server (`shortener_visits_total{{outcome="recorded"}}`) | {counts.recorded:,} |',
+            '| recorded by the server (`shortener_visits_total{outcome="recorded"}`) | '
+            f"{counts.recorded:,} |",
             f'| published to the event log (`outcome="published"`) | {counts.published:,} |',
             f'| dropped (`outcome="dropped"`) | {counts.dropped:,} |',
             f"| stored (`GET /rest/v3/visits`, non-orphan total) | {counts.stored:,} |",
@@ -225,7 +226,6 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
         if context.rounds > 1
         else "1 round"
     )
-    processes = "process" if context.workers == 1 else "processes"
     return "\n".join(
         [
             BEGIN,

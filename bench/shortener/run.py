@@ -25,10 +25,11 @@ from types import FrameType
 import client
 import load as loadgen
 import report
-import servers
 import spy
 from load import Load, Result
 from report import Context, Row, Visits
+
+import servers
 
 DOCS = servers.REPO / "docs" / "benchmarks.md"
 
@@ -75,7 +76,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--visits-timeout", type=float, default=300.0, help="seconds to wait for every visit to be stored"
     )
-    parser.add_argument("--py-spy", type=Path, help="profile our server with this py-spy binary (peak, round 1)")
+    parser.add_argument(
+        "--py-spy", type=Path, help="profile our server with this py-spy binary (peak, round 1)"
+    )
     parser.add_argument(
         "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "scalebox-bench-profiles"
     )
@@ -215,8 +218,17 @@ def _warm_up(bench: Bench, links: list[tuple[str, str]]) -> None:
 
 def _wrk(bench: Bench, target: Target, duration_s: int, rate: float = 0.0) -> Result:
     result = loadgen.run_wrk(
-        bench.wrk, target.server.base_url, bench.load, duration_s, bench.paths, bench.agents, rate
+        bench.wrk,
+        target.server.base_url,
+        bench.load,
+        duration_s=duration_s,
+        paths_file=bench.paths,
+        agents_file=bench.agents,
+        rate=rate,
     )
+    if result.requests == 0:
+        name, log = target.server.name, target.server.log_tail()
+        raise RuntimeError(f"{name} answered nothing in {duration_s} s:\n{log}")
     if target is bench.ours:
         bench.tally.add(result)
     return result
@@ -266,9 +278,14 @@ def _run(bench: Bench, target: Target, case: str, round_number: int, rate: float
 
 
 def _progress(round_number: int, case: str, target: Target, result: Result) -> str:
-    asked = f" (asked {result.target_rate:,.0f}, {result.late / max(result.sent, 1):.1%} late)" if case == "half" else ""
+    rate = result.ok_per_second
+    asked = (
+        f" (asked {result.target_rate:,.0f}, {result.late / max(result.sent, 1):.1%} late)"
+        if case == "half"
+        else ""
+    )
     return (
-        f"round {round_number} {case:<4} {target.server.name:<8} {result.ok_per_second:8,.0f} redirects/s{asked}  "
+        f"round {round_number} {case:<4} {target.server.name:<8} {rate:8,.0f} redirects/s{asked}  "
         f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
         f"busy after {result.drain_s:4.1f} s  {result.per_cpu_second:7,.0f} per CPU-s"
     )

@@ -259,7 +259,9 @@ def start_nginx(nginx: str, work_dir: Path, links: Sequence[tuple[str, str]], wo
         timeout=60,
         check=False,
     )
-    log = (work_dir / "nginx-t.log").read_text(errors="replace") if (work_dir / "nginx-t.log").exists() else ""
+    log = (
+        (work_dir / "nginx-t.log").read_text(errors="replace") if (work_dir / "nginx-t.log").exists() else ""
+    )
     if checked.returncode != 0:
         raise RuntimeError(f"nginx -t failed:\n{checked.stdout}{checked.stderr}{log}")
     if "could not build" in log + checked.stderr:

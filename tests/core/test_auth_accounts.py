@@ -177,3 +177,10 @@ def test_should_record_key_use_after_a_minute(elapsed_seconds, expected):
     last = FakeClock().now()
 
     assert should_record_key_use(last, last + timedelta(seconds=elapsed_seconds)) is expected
+
+
+async def test_find_looks_an_account_up_by_username_in_any_case():
+    service = make_service()
+    account = await service.register("Operator", "correct horse battery")
+    assert await service.find("operator") == account
+    assert await service.find("nobody") is None

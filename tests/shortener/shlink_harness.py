@@ -24,6 +24,11 @@ PROBLEM_JSON = "application/problem+json"
 ERROR = "https://shlink.io/api/error/"
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
+# httpx's own user agent counts as a bot; the tests' visitors are people unless a test says otherwise.
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0 Safari/537.36"
+)
 
 
 @dataclass
@@ -62,19 +67,21 @@ async def serve(data_dir: Path, **overrides: Any) -> AsyncIterator[Shlink]:
     """The shortener (redirect fast path included) with its lifespan running; no background analytics
     consumer, so tests store visits one step at a time with `Shlink.store_visits`."""
     clock = FakeClock(T0)
-    settings = ShortenerSettings(
-        data_dir=data_dir,
-        events_url="memory://",
-        workers=False,
-        log_requests=False,
-        secret_key="s" * 32,
-        **overrides,
-    )
+    options: dict[str, Any] = {
+        "data_dir": data_dir,
+        "events_url": "memory://",
+        "workers": False,
+        "log_requests": False,
+        "secret_key": "s" * 32,
+    }
+    settings = ShortenerSettings(**{**options, **overrides})
     app = build_app(settings, clock=clock)
     web = app.app  # the FastAPI app behind the fast path owns the lifespan
     async with (
         web.router.lifespan_context(web),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url=BASE, headers={"User-Agent": BROWSER}
+        ) as client,
     ):
         yield Shlink(client, web.state.shortener, clock)
 

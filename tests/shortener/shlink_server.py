@@ -1,14 +1,15 @@
-"""A real `scalebox shortener serve` process for the Shlink API's integration tests, and an account
-with an API key made the way an operator makes one: with the CLI."""
+"""A real `scalebox shortener serve` process for the Shlink API's integration tests, and accounts with
+API keys for it."""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 from pathlib import Path
 
+from scalebox.shortener.app import open_shortener
+from scalebox.shortener.settings import ShortenerSettings
 from tests.servers import HOST, ServerProcess, scalebox_argv, scalebox_env, start_server
 
-CLI_TIMEOUT_SECONDS = 60
 PASSWORD = "correct horse battery staple"
 # Quiet, and no create limit a fast test could trip (rate limiting has its own tests).
 SHORTENER_ENV = {
@@ -26,20 +27,17 @@ def start_shortener(data_dir: Path, log_path: Path) -> ServerProcess:
     return start_server("shortener", argv, env=env, log_path=log_path, health_path="/rest/health")
 
 
-def issue_api_key(data_dir: Path, username: str) -> str:
-    """Create an account and an API key for it with `scalebox shortener accounts`; the key's plaintext."""
-    env = scalebox_env(data_dir, **SHORTENER_ENV)
-    create = scalebox_argv("shortener", "accounts", "create", username, "--password", PASSWORD)
-    _run(create, env)
-    output = _run(scalebox_argv("shortener", "accounts", "api-key", username, "--name", "shlink-client"), env)
-    return output.strip().splitlines()[-1]
+def issue_api_keys(data_dir: Path, *usernames: str) -> list[str]:
+    """Create accounts and an API key for each, through the shortener's account service on the data
+    directory the server will use (before it starts); the keys' plaintexts, in order."""
 
+    async def issue() -> list[str]:
+        keys = []
+        async with open_shortener(ShortenerSettings(data_dir=data_dir)) as shortener:
+            for username in usernames:
+                account = await shortener.accounts.register(username, PASSWORD)
+                _, plaintext = await shortener.accounts.issue_api_key(account.id, "shlink-client")
+                keys.append(plaintext)
+        return keys
 
-def _run(argv: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS, check=False
-    )
-    assert done.returncode == 0, (
-        f"{' '.join(argv[2:])} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
-    )
-    return done.stdout
+    return asyncio.run(issue())

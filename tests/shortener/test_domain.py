@@ -209,6 +209,7 @@ def test_bad_blocklist_entries_are_refused(entry: str) -> None:
 def test_forward_query_appends_and_overrides() -> None:
     assert forward_query("https://e.x/a", "") == "https://e.x/a"
     assert forward_query("https://e.x/a", "utm=1") == "https://e.x/a?utm=1"
+    assert forward_query("https://e.x", "utm=1") == "https://e.x/?utm=1"
     assert forward_query("https://e.x/a?x=1&utm=0", "utm=1&y=") == "https://e.x/a?x=1&utm=1&y="
 
 

@@ -17,7 +17,7 @@ from scalebox.shortener.service.analytics import VISITS_PAGE_MAX
 from scalebox.shortener.service.links import Actor
 from tests.servers import ServerProcess, wait_until
 from tests.shortener.shlink_harness import BASE, T0, Shlink, assert_problem, serve
-from tests.shortener.shlink_server import issue_api_key, start_shortener
+from tests.shortener.shlink_server import issue_api_keys, start_shortener
 
 ISO_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\Z")
 ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
@@ -900,7 +900,7 @@ class RealServer:
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     base = tmp_path_factory.mktemp("shortener-server")
-    alice, bob = issue_api_key(base / "data", "alice"), issue_api_key(base / "data", "bob")
+    alice, bob = issue_api_keys(base / "data", "alice", "bob")
     process = start_shortener(base / "data", base / "server.log")
     try:
         yield RealServer(process, {"X-Api-Key": alice}, {"X-Api-Key": bob})

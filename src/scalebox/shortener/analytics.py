@@ -105,17 +105,24 @@ class Enricher:
         # No cache inside the parser: ours sits above it and also keeps the bot and device verdicts.
         self._parser = Parser(BestAvailableResolver(load_lazy_builtins()))
         self._agents: LRUCache[str, Agent] = LRUCache(maxsize=agent_cache_size)
+        # Visitors come back: their anonymized address and place are worked out once per address.
+        self._addresses: LRUCache[str, tuple[str | None, Place]] = LRUCache(maxsize=agent_cache_size)
         self._geo = maxminddb.open_database(geoip_database) if geoip_database is not None else None
 
     def enrich(self, visit: Visit) -> Enrichment:
+        address = self._addresses.get(visit.remote_addr)
+        if address is None:
+            # The raw address is located: a /24 would place the visitor less well.
+            address = (anonymize_ip(visit.remote_addr), self.locate(visit.remote_addr))
+            self._addresses[visit.remote_addr] = address
         return Enrichment(
             visited_at=visited_at(visit.at_ms),
             link_id=visit.link_id if visit.kind == "valid" else None,
             code=None if visit.code is None else visit.code[:CODE_LENGTH_MAX],
             referer_host=parse_referer_host(visit.referer),
-            remote_addr=anonymize_ip(visit.remote_addr),
+            remote_addr=address[0],
             agent=self.describe_agent(visit.user_agent),
-            place=self.locate(visit.remote_addr),  # the raw address: a /24 would place it less well
+            place=address[1],
         )
 
     def describe_agent(self, user_agent: str) -> Agent:

@@ -147,14 +147,7 @@ def create_api_key(
     """Issue an API key for an account and print it (shown once; only its hash is stored)."""
 
     async def body(shortener: Shortener) -> str:
-        match = next(
-            (
-                a
-                for a in await shortener.accounts.list_accounts(limit=10_000)
-                if a.username.lower() == username.lower()
-            ),
-            None,
-        )
+        match = await shortener.accounts.find(username)
         if match is None:
             raise NotFoundError(f"no account named {username}")
         _, plaintext = await shortener.accounts.issue_api_key(match.id, name)

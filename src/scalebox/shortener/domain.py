@@ -189,7 +189,7 @@ def forward_query(target: str, query_string: str) -> str:
     kept = [
         (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name not in names
     ]
-    return urlunsplit(parts._replace(query=urlencode(kept + incoming)))
+    return urlunsplit(parts._replace(path=parts.path or "/", query=urlencode(kept + incoming)))
 
 
 # ---------------------------------------------------------------------------------------------

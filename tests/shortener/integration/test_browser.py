@@ -179,8 +179,9 @@ def test_short_link_made_on_the_home_page_is_followed_and_counted_on_its_dashboa
             "image => image.complete && image.naturalWidth > 0"
         )
         assert qr_loaded, "the QR code image did not load"
-        copy = page.get_by_role("button", name="Copy")
+        copy = page.locator('button[data-copy-target="short-url"]')  # its name changes when clicked
         copy.click()
+        expect(page.locator("#copy-status")).to_have_text(f"Copied {short_url} to the clipboard")
         expect(copy).to_have_text("Copied")
         assert page.evaluate("navigator.clipboard.readText()") == short_url
 

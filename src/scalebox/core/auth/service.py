@@ -143,6 +143,11 @@ class AccountService:
         """The account with this id, or None."""
         return await self._repo.get_account(account_id)
 
+    async def find(self, username: str) -> Account | None:
+        """The account with this username (any case), or None. For operators' tools, not logins."""
+        credentials = await self._repo.get_credentials(username)
+        return None if credentials is None else credentials.account
+
     async def set_banned(self, account_id: int, banned: bool) -> Account:
         """Ban or unban; raises AccountNotFoundError."""
         account = await self._repo.update_flags(account_id, is_banned=banned)

@@ -9,6 +9,7 @@ from scalebox.shortener.http import (
     account_pages,
     admin_pages,
     api,
+    console_api,
     link_pages,
     list_pages,
     pages,
@@ -27,6 +28,7 @@ def routers() -> list[APIRouter]:
     # `/{code}` goes last, so no page or API route is ever shadowed.
     return [
         api.router,
+        console_api.router,
         pages.router,
         account_pages.router,
         list_pages.router,

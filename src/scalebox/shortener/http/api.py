@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -359,6 +359,14 @@ class _LinkFields(_Body):
     crawlable: bool | None = None
     redirect_type: int | None = None  # scalebox's: 301, 302, 307 or 308
 
+    @field_validator("valid_since", "valid_until")
+    @classmethod
+    def _iso_8601(cls, text: str | None) -> str | None:
+        # Here rather than in the handler, so a bad date is reported with every other bad member.
+        if text is not None and not _is_iso(text):
+            raise ValueError("not an ISO 8601 date")
+        return text
+
 
 class ShortUrlCreate(_LinkFields):
     """Shlink's create body. `shortCodeLength` is checked (at least 4) but codes are always 7
@@ -415,13 +423,7 @@ def spec_of(body: ShortUrlCreate) -> LinkSpec:
 
 
 def _window_of(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    bad = [
-        name
-        for name, text in (("validSince", since), ("validUntil", until))
-        if text is not None and not _is_iso(text)
-    ]
-    if bad:
-        raise invalid_data(*bad, detail=f"{' and '.join(bad)}: not an ISO 8601 date with an offset")
+    """validSince and validUntil as datetimes (the body's validator checked they parse)."""
     return (
         None if since is None else datetime.fromisoformat(since),
         None if until is None else datetime.fromisoformat(until),

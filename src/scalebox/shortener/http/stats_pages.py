@@ -33,6 +33,7 @@ BREAKDOWNS = (
 TOP_SHOWN = 10
 RECENT_SHOWN = 20
 TOP_LINKS_SHOWN = 10
+BAR_CHART_WIDTH = 440  # about a breakdown card's width, so its labels keep their size
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,8 @@ async def _breakdowns(
             limit=TOP_SHOWN,
         )
         labelled = [(_label(dimension, value), count) for value, count in rows]
-        result.append(Breakdown(dimension, title, labelled, Markup(charts.bar_chart(labelled, title=title))))
+        chart = Markup(charts.bar_chart(labelled, title=title, width=BAR_CHART_WIDTH))
+        result.append(Breakdown(dimension, title, labelled, chart))
     return result
 
 
