@@ -20,10 +20,10 @@ SHORTENER_ENV = {
 }
 
 
-def start_shortener(data_dir: Path, log_path: Path) -> ServerProcess:
+def start_shortener(data_dir: Path, log_path: Path, **extra_env: str) -> ServerProcess:
     """The shortener on a free loopback port, healthy by Shlink's own health check."""
     argv = scalebox_argv("shortener", "serve", "--host", HOST, "--port", "0")
-    env = scalebox_env(data_dir, **SHORTENER_ENV)
+    env = scalebox_env(data_dir, **SHORTENER_ENV, **extra_env)
     return start_server("shortener", argv, env=env, log_path=log_path, health_path="/rest/health")
 
 

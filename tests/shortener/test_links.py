@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from scalebox.core.clock import FakeClock
 from scalebox.core.errors import ForbiddenError, InvalidError
 from scalebox.core.events import MemoryEventBus
 from scalebox.core.ratelimit import MemoryRateLimiter
-from scalebox.shortener.domain import CodeCipher, fold
+from scalebox.shortener.domain import CodeCipher, Link, fold
 from scalebox.shortener.errors import (
     BlockedDomainError,
     CreateLimitError,
@@ -396,3 +396,26 @@ async def test_redis_tier_serves_another_process_and_is_invalidated(
             assert harness.shared is not None
             await harness.shared.close()
         await engine.dispose()
+
+
+async def test_import_keeps_dates_accepts_short_codes_and_counts_once(harness: Harness) -> None:
+    created = datetime(2015, 3, 1, 12, 0, tzinfo=UTC)
+    specs = [
+        LinkSpec("https://example.com/1", custom_slug="1", created_at=created),
+        LinkSpec("https://example.com/2", custom_slug="ab"),
+        LinkSpec("javascript:x", custom_slug="bad"),
+        *(LinkSpec(f"https://example.com/many/{i}") for i in range(20)),
+    ]
+    results = await harness.service.import_links(ALICE, specs)
+    first = results[0]
+    assert isinstance(first, Link)
+    assert (first.code, first.created_at) == ("1", created)
+    assert isinstance(results[1], Link)
+    assert isinstance(results[2], InvalidUrlError)
+    assert sum(isinstance(result, Link) for result in results) == 22
+    with pytest.raises(ForbiddenError):
+        await harness.service.import_links(ANON, specs[:1])
+    for _ in range(9):  # ten imports a minute, each one hit whatever its size
+        await harness.service.import_links(ALICE, [])
+    with pytest.raises(CreateLimitError):
+        await harness.service.import_links(ALICE, [])

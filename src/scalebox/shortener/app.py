@@ -113,6 +113,7 @@ async def open_shortener(
             create_per_minute_account=settings.create_limit_per_minute_account,
             bulk_links_max=settings.bulk_links_max,
             code_block_size=settings.code_block_size,
+            import_rows_max=settings.import_rows_max,
         ),
         blocklist=Blocklist(file=settings.blocklist_file),
         own_hosts=own_hosts(settings),

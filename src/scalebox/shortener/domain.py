@@ -84,10 +84,13 @@ def _base62_fixed(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def validate_slug(slug: str) -> str:
-    """A custom slug as given (display keeps its case), or InvalidSlugError saying what is wrong."""
-    if not SLUG_LENGTH_MIN <= len(slug) <= SLUG_LENGTH_MAX:
-        raise InvalidSlugError(f"a custom slug has {SLUG_LENGTH_MIN} to {SLUG_LENGTH_MAX} characters")
+def validate_slug(slug: str, *, length_min: int = SLUG_LENGTH_MIN) -> str:
+    """A custom slug as given (display keeps its case), or InvalidSlugError saying what is wrong.
+
+    Imports pass `length_min=1`: other shorteners' oldest codes are short (YOURLS starts at "1").
+    """
+    if not length_min <= len(slug) <= SLUG_LENGTH_MAX:
+        raise InvalidSlugError(f"a custom slug has {length_min} to {SLUG_LENGTH_MAX} characters")
     if not SLUG_PATTERN.fullmatch(slug) or slug.endswith("-"):
         raise InvalidSlugError(
             "a custom slug uses letters, digits, '-' and '_', starts with a letter or digit, "

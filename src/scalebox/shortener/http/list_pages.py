@@ -175,29 +175,25 @@ async def import_links(request: Request) -> HTMLResponse:
         return await _links_page(request, account, Listing(), flashes=refused.flashes, status=refused.status)
     outcome = Outcome("import", file_format=parsed.format)
     outcome.lines.extend(BulkLine(row.line, "", error=sentence(row.message)) for row in parsed.errors)
-    await _create_rows(sb.links, own(account, request), parsed.rows, outcome, sb.settings.bulk_links_max)
+    await _create_rows(sb.links, own(account, request), parsed.rows, outcome)
     outcome.lines.sort(key=lambda line: line.line)
     return await _links_page(request, account, Listing(), outcome=outcome, headers=NO_STORE)
 
 
 async def _create_rows(
-    links: LinkService, who: Actor, rows: Sequence[transfer.ImportRow], outcome: Outcome, chunk_size: int
+    links: LinkService, who: Actor, rows: Sequence[transfer.ImportRow], outcome: Outcome
 ) -> None:
-    """Create imported rows in chunks the service accepts; a refused chunk (rate limit) stops the rest."""
-    for start in range(0, len(rows), chunk_size):
-        chunk = rows[start : start + chunk_size]
-        try:
-            results = await links.create_many(who, [_spec(row) for row in chunk])
-        except LimitExceededError as exc:
-            outcome.stopped = sentence(
-                f"import stopped at line {chunk[0].line}: {exc.detail}; import the rest later"
-            )
-            return
-        for row, result in zip(chunk, results, strict=True):
-            if isinstance(result, DomainError):
-                outcome.lines.append(BulkLine(row.line, row.long_url, error=sentence(result.detail)))
-            else:
-                outcome.lines.append(BulkLine(row.line, row.long_url, link=result))
+    """Create the imported rows; a refused import (rate limit) creates nothing and says so."""
+    try:
+        results = await links.import_links(who, [_spec(row) for row in rows])
+    except LimitExceededError as exc:
+        outcome.stopped = sentence(f"import refused: {exc.detail}; try again later")
+        return
+    for row, result in zip(rows, results, strict=True):
+        if isinstance(result, DomainError):
+            outcome.lines.append(BulkLine(row.line, row.long_url, error=sentence(result.detail)))
+        else:
+            outcome.lines.append(BulkLine(row.line, row.long_url, link=result))
 
 
 def _spec(row: transfer.ImportRow) -> LinkSpec:
@@ -210,6 +206,7 @@ def _spec(row: transfer.ImportRow) -> LinkSpec:
         valid_until=row.valid_until,
         max_visits=row.max_visits,
         redirect_type=row.redirect_type or 302,
+        created_at=row.created_at,
     )
 
 

@@ -16,6 +16,7 @@ from scalebox.core.ratelimit import RateLimiter
 from scalebox.shortener.domain import (
     CODE_SPACE,
     REDIRECT_TYPES,
+    SLUG_LENGTH_MIN,
     TITLE_LENGTH_MAX,
     CodeCipher,
     Link,
@@ -79,6 +80,7 @@ class LinkSpec:
     # None: return the owner's existing link to the same URL when its options are the same (a retry);
     # True: return it whatever its options (Shlink's findIfExists); False: always a new link.
     find_if_exists: bool | None = None
+    created_at: datetime | None = None  # imports keep the original date; others get now
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ class Limits:
     create_per_minute_account: int = 600
     bulk_links_max: int = 1000
     code_block_size: int = 1000
+    import_rows_max: int = 50_000
+    imports_per_minute: int = 10
 
 
 @dataclass
@@ -165,7 +169,12 @@ class LinkService:
         """The new link (True), or the owner's existing one for the same URL and options (False)."""
         if count_rate:
             await self._check_rate(actor, 1)
-        link = self._build(actor, spec, link_id=0, code="")
+        return await self._create(actor, spec)
+
+    async def _create(
+        self, actor: Actor, spec: LinkSpec, *, slug_length_min: int = SLUG_LENGTH_MIN
+    ) -> tuple[Link, bool]:
+        link = self._build(actor, spec, slug_length_min=slug_length_min)
         if spec.custom_slug is None and spec.find_if_exists is not False:
             same = await self._repo.find_same(actor.account_id, link.url_hash)
             if same is not None and (spec.find_if_exists or _same_options(same, link)):
@@ -189,6 +198,32 @@ class LinkService:
         for spec in specs:
             try:
                 link, _ = await self.create(actor, spec, count_rate=False)
+            except DomainError as exc:
+                results.append(exc)
+            else:
+                results.append(link)
+        return results
+
+    async def import_links(self, actor: Actor, specs: Sequence[LinkSpec]) -> list[Link | DomainError]:
+        """Create links from another shortener's export: one rate-limit hit per import (not per row),
+        original creation dates kept, short codes of 1 or 2 characters accepted, and a row whose URL
+        the owner already shortened returns that link instead of a copy."""
+        if actor.account_id is None:
+            raise ForbiddenError("sign in to import links")
+        if len(specs) > self._limits.import_rows_max:
+            raise InvalidLinkError(f"at most {self._limits.import_rows_max} links per import", field="file")
+        decision = await self._limiter.hit(
+            f"shortener:import:a{actor.account_id}", max(self._limits.imports_per_minute, 1), 60.0
+        )
+        if not decision.allowed:
+            raise CreateLimitError(
+                f"at most {self._limits.imports_per_minute} imports a minute",
+                retry_after_seconds=decision.retry_after_seconds,
+            )
+        results: list[Link | DomainError] = []
+        for spec in specs:
+            try:
+                link, _ = await self._create(actor, spec, slug_length_min=1)
             except DomainError as exc:
                 results.append(exc)
             else:
@@ -220,22 +255,23 @@ class LinkService:
             self._block.next += 1
             return number
 
-    def _build(self, actor: Actor, spec: LinkSpec, *, link_id: int, code: str) -> Link:
+    def _build(self, actor: Actor, spec: LinkSpec, *, slug_length_min: int) -> Link:
+        """The link `spec` asks for, checked; its id and code are filled in when it is stored."""
         target = check_target(spec.long_url, own_hosts=self.own_hosts)
         if self.blocklist.blocks(target.host):
             raise BlockedDomainError(f"links to {target.host} are not allowed on this server")
         if spec.custom_slug is not None:
-            validate_slug(spec.custom_slug)
+            validate_slug(spec.custom_slug, length_min=slug_length_min)
         _check_options(spec.title, spec.max_visits, spec.redirect_type)
         check_window(spec.valid_since, spec.valid_until)
         rules = self._check_rules(spec.rules)
         return Link(
-            id=link_id,
-            code=code,
+            id=0,
+            code="",
             long_url=target.url,
             target_host=target.host,
             url_hash=target.url_hash,
-            created_at=self._clock.now(),
+            created_at=spec.created_at or self._clock.now(),
             owner_id=actor.account_id,
             title=spec.title or None,
             tags=check_tags(spec.tags),
