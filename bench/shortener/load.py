@@ -40,6 +40,7 @@ class Result:
     target_rate: float = 0.0  # paced runs: the rate asked for
     drain_s: float = 0.0  # how long the server stayed busy after the run (background work)
     cpu_s: float = 0.0  # CPU time the server used from the run's start until it was idle again
+    loads: int | None = None  # ours: links read from the database during the run (LRU refills)
 
     @property
     def ok(self) -> int:

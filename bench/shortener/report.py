@@ -132,8 +132,20 @@ def render_peak(row: Row) -> str:
             _server_row("nginx", row.theirs, row.spread_theirs, row.per_cpu_theirs),
             f"| **ours / nginx** | **{row.ratio:.1%}** | | | | "
             f"{'n/a' if row.cpu_ratio is None else f'{row.cpu_ratio:.1%}'} | |",
+            *_refills(row),
         ]
     )
+
+
+def _refills(row: Row) -> list[str]:
+    """A note when our LRU was refilled from the database during the shown run."""
+    if not row.ours.loads:
+        return []
+    return [
+        "",
+        f"During this run our server read {row.ours.loads:,} links from the database: cached links had "
+        "expired (`cache_seconds`), so these figures include refilling the LRU through the full app.",
+    ]
 
 
 def _server_row(name: str, result: Result, spread: float, per_cpu: float | None) -> str:
@@ -157,7 +169,7 @@ def render_half(row: Row) -> str:
             f"| {name} | {result.target_rate:,.0f} | {result.ok_per_second:,.0f} | {result.p50_ms:.2f} | "
             f"{result.p99_ms:.2f} | {result.max_ms:.1f} | {late:.1%} | {result.errors} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _refills(row))
 
 
 def render_visits(visits: Visits) -> str:

@@ -265,16 +265,30 @@ def _run(bench: Bench, target: Target, case: str, round_number: int, rate: float
         bench.args.profile_dir.mkdir(parents=True, exist_ok=True)
         recorder = spy.start(py_spy, target.server.process.pid, collapsed)
     try:
+        loads_before = _database_loads(bench, target)
         cpu_before = servers.cpu_seconds(target.server)
         result = _wrk(bench, target, bench.load.duration_s, rate)
         drain_s = servers.wait_idle(target.server)
-        result = replace(result, drain_s=drain_s, cpu_s=servers.cpu_seconds(target.server) - cpu_before)
+        cpu_s = servers.cpu_seconds(target.server) - cpu_before
+        loads_after = _database_loads(bench, target)
+        loads = None if loads_before is None or loads_after is None else loads_after - loads_before
+        result = replace(result, drain_s=drain_s, cpu_s=cpu_s, loads=loads)
     finally:
         if profile:
             spy.finish(recorder, timeout_s=30)
     if profile and collapsed.exists():
         print(f"\nprofile of scalebox, peak ({collapsed}):\n{spy.summarise(collapsed)}\n")
     return result
+
+
+def _database_loads(bench: Bench, target: Target) -> int | None:
+    """Links our server has read from the database so far: a run should need none (the sweep filled
+    the LRU). Entries live `cache_seconds` (300 s) from when they were cached, and links created
+    together expire together, so a run that long after seeding shows the refill here."""
+    if target is not bench.ours:
+        return None
+    value = client.metrics(target.server).get('shortener_link_lookups_total{tier="database"}')
+    return None if value is None else int(value)
 
 
 def _progress(round_number: int, case: str, target: Target, result: Result) -> str:
@@ -288,6 +302,7 @@ def _progress(round_number: int, case: str, target: Target, result: Result) -> s
         f"round {round_number} {case:<4} {target.server.name:<8} {rate:8,.0f} redirects/s{asked}  "
         f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
         f"busy after {result.drain_s:4.1f} s  {result.per_cpu_second:7,.0f} per CPU-s"
+        + ("" if result.loads is None else f"  {result.loads} links read from the database")
     )
 
 

@@ -152,43 +152,11 @@ def _scalebox(work_dir: Path, *args: str, timeout_s: float = 120.0) -> str:
     return completed.stdout
 
 
-# Issues a key for an account id through the service, for when `accounts api-key` fails (see below).
-_ISSUE_KEY = """
-import asyncio, sys
-from scalebox.shortener.app import open_shortener
-from scalebox.shortener.settings import ShortenerSettings
-
-async def main():
-    async with open_shortener(ShortenerSettings.from_env()) as shortener:
-        _, plaintext = await shortener.accounts.issue_api_key(int(sys.argv[1]), "bench")
-        print(plaintext)
-
-asyncio.run(main())
-"""
-
-
 def make_api_key(work_dir: Path) -> str:
     """An account and an API key for seeding, through the CLI (it opens the database itself)."""
     (work_dir / "scalebox-data").mkdir(parents=True, exist_ok=True)
-    created = _scalebox(work_dir, "accounts", "create", ACCOUNT, "--password", PASSWORD)
-    try:
-        output = _scalebox(work_dir, "accounts", "api-key", ACCOUNT).strip()
-    except RuntimeError as exc:
-        # `accounts api-key` looks the account up with list_accounts(limit=10_000), which the accounts
-        # service refuses (pages of at most 500); until that is fixed, issue the key by account id.
-        match = re.search(r"\(id (\d+)", created)
-        if match is None:
-            raise
-        print(f"{exc}\nissuing the key through the service instead", flush=True)
-        output = subprocess.run(
-            [str(SCALEBOX.with_name("python")), "-c", _ISSUE_KEY, match[1]],
-            env=ours_env(work_dir),
-            cwd=work_dir,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout.strip()
+    _scalebox(work_dir, "accounts", "create", ACCOUNT, "--password", PASSWORD)
+    output = _scalebox(work_dir, "accounts", "api-key", ACCOUNT).strip()
     if not output:
         raise RuntimeError("`scalebox shortener accounts api-key` printed no key")
     return output.splitlines()[-1].strip()

@@ -164,12 +164,14 @@ class Workers:
         self._shortener = shortener
         self._stop = asyncio.Event()
 
-    def start(self, *, background: bool) -> list[asyncio.Task[Any]]:
+    def start(self, *, background: bool, serving: bool = True) -> list[asyncio.Task[Any]]:
+        """`serving`: this process answers redirects (visit publisher, cache invalidations);
+        `background`: it runs the consumers and schedules (analytics, rescan, retention)."""
         sb = self._shortener
-        tasks: list[asyncio.Task[Any]] = [
-            asyncio.create_task(sb.recorder.run(self._stop), name="shortener-visit-publisher")
-        ]
-        tasks.append(asyncio.create_task(self._invalidations(), name="shortener-invalidations"))
+        tasks: list[asyncio.Task[Any]] = []
+        if serving:
+            tasks.append(asyncio.create_task(sb.recorder.run(self._stop), name="shortener-visit-publisher"))
+            tasks.append(asyncio.create_task(self._invalidations(), name="shortener-invalidations"))
         if background:
             tasks.append(
                 asyncio.create_task(
@@ -188,6 +190,12 @@ class Workers:
             if sb.settings.visits_retention_days > 0:
                 tasks.append(asyncio.create_task(self._every(3600.0, self._trim)))
         return tasks
+
+    async def run_until(self, stopping: asyncio.Event) -> None:
+        """Run only the background work (a `scalebox shortener worker` process) until `stopping`."""
+        tasks = self.start(background=True, serving=False)
+        await stopping.wait()
+        await self.stop(tasks)
 
     async def stop(self, tasks: list[asyncio.Task[Any]]) -> None:
         self._stop.set()
@@ -226,7 +234,7 @@ class Workers:
 
 def build_app(
     settings: ShortenerSettings, *, clock: Clock | None = None, rng: random.Random | None = None
-) -> Any:
+) -> RedirectFastPath:
     """The ASGI app: the redirect fast path in front of the FastAPI app, which opens the shortener
     and starts its background workers in its lifespan."""
     holder: dict[str, Shortener] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -54,18 +55,48 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataOption
     """Run the shortener's web server, its redirect fast path and its background workers."""
     from scalebox.core.web.server import serve as serve_app
     from scalebox.shortener.app import build_app
+    from scalebox.shortener.http.protocol import fast_protocol
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
     typer.echo(
         f"shortener on http://{settings.host}:{settings.port}  (data in {settings.system_dir})", err=True
     )
+    app = build_app(settings)
+    # Cached redirects are answered at the HTTP parser unless a proxy's X-Forwarded-For must be read.
+    protocol = (
+        fast_protocol(app) if settings.protocol_fast_path and not settings.forwarded_allow_ips else None
+    )
     serve_app(
-        build_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        http_protocol=protocol,
     )
+
+
+@app.command()
+def worker(data_dir: DataOption = None) -> None:
+    """Run the background work alone (analytics consumer, blocklist rescan, log retention), no HTTP.
+
+    For deployments that keep analytics off the redirect servers' CPUs: run the servers with
+    SCALEBOX_SHORTENER_WORKERS=false and one of these beside them. Stops on SIGINT or SIGTERM.
+    """
+    from scalebox.shortener.app import Workers
+
+    settings = _settings(data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def body(shortener: Shortener) -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        typer.echo(f"shortener worker running (data in {settings.system_dir})", err=True)
+        await Workers(shortener).run_until(stopping)
+
+    _run(settings, body)
 
 
 @app.command()

@@ -14,7 +14,8 @@ base URL is a `base_url` visit.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -40,10 +41,20 @@ _PERMANENT = {301, 308}
 _NOINDEX = (b"x-robots-tag", b"noindex")
 
 
-def _headers_of(scope: Scope) -> tuple[str, str, str]:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A redirect the fast path can send: status and headers, and the visit to record once sent."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    visit: Visit
+    limited: Link | None
+
+
+def _headers_from(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str, str]:
     """(user-agent, referer, accept-language) in one pass over the raw headers."""
     user_agent = referer = accept_language = ""
-    for name, value in scope["headers"]:
+    for name, value in headers:
         if name == b"user-agent":
             user_agent = value.decode("latin-1")
         elif name == b"referer":
@@ -78,39 +89,61 @@ class RedirectFastPath:
         path: str = scope["path"]
         segment = path[1:]
         if segment and "/" not in segment:
-            found, link = shortener.source.cached(segment.lower())
-            if found and link is not None and await self._redirect(shortener, link, scope, send):
+            answer = self.prepare(shortener, path, scope["query_string"], scope["headers"], _client(scope))
+            if answer is not None:
+                await send(
+                    {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+                )
+                await send(_EMPTY_BODY)
+                shortener.recorder.record(answer.visit, answer.limited)
                 return
         await self._pass_through(shortener, scope, receive, send, segment)
 
-    async def _redirect(self, sb: Shortener, link: Link, scope: Scope, send: Send) -> bool:
-        """Answer from the cached link; False (nothing sent) when the full app should answer."""
+    def prepare(
+        self,
+        sb: Shortener,
+        path: str,
+        query_string: bytes,
+        headers: Iterable[tuple[bytes, bytes]],
+        client: str,
+    ) -> Answer | None:
+        """The redirect for `path` (one segment) from the LRU, or None when the full app should answer
+        (not cached, unknown, or inactive: the full app renders the page saying why). Synchronous, so
+        the raw protocol (http/protocol.py) can call it from its parser callback."""
+        found, link = sb.source.cached(path[1:].lower())
+        if not found or link is None:
+            return None
         now = sb.clock.now()
-        user_agent, referer, accept_language = _headers_of(scope)
-        query = scope["query_string"].decode("latin-1")
+        user_agent, referer, accept_language = _headers_from(headers)
+        query = query_string.decode("latin-1")
         facts = VisitFacts.from_request(user_agent, accept_language, query) if link.rules else None
         unstored = sb.recorder.unstored(link) if link.max_visits is not None else 0
         decision = decide(link, facts, query, now, unstored)
         if decision.location is None:
-            return False  # inactive: the full app renders the page saying why
-        await send(redirect_start(decision.status, decision.location, link.crawlable))
-        await send(_EMPTY_BODY)
+            return None
         self.fast += 1
-        sb.recorder.record(
-            Visit(
-                "valid",
-                int(now.timestamp() * 1000),
-                link.code,
-                link.id,
-                user_agent,
-                referer,
-                _client(scope),
-                scope["path"],
-                decision.location,
-            ),
+        visit = Visit(
+            "valid",
+            int(now.timestamp() * 1000),
+            link.code,
+            link.id,
+            user_agent,
+            referer,
+            client,
+            path,
+            decision.location,
+        )
+        return Answer(
+            decision.status,
+            redirect_headers(decision.status, decision.location, link.crawlable),
+            visit,
             link if link.max_visits is not None else None,
         )
-        return True
+
+    @property
+    def shortener(self) -> Shortener | None:
+        """The running shortener, once the app's lifespan has opened it."""
+        return self._holder.get("shortener")
 
     async def _pass_through(
         self, sb: Shortener, scope: Scope, receive: Receive, send: Send, segment: str
@@ -130,7 +163,7 @@ class RedirectFastPath:
         elif status == 404 and not segment.startswith(("rest/", "api/", "static/")):
             kind = "invalid_short_url" if looks_like_code(segment) else "regular_404"
         if kind is not None:
-            user_agent, referer, _ = _headers_of(scope)
+            user_agent, referer, _ = _headers_from(scope["headers"])
             query = scope["query_string"].decode("latin-1")
             visited = scope["path"] + (f"?{query}" if query else "")
             sb.recorder.record(
@@ -147,8 +180,8 @@ class RedirectFastPath:
             )
 
 
-def redirect_start(status: int, location: str, crawlable: bool) -> Message:
-    """The response start of a redirect: permanent ones may be cached by browsers, others not."""
+def redirect_headers(status: int, location: str, crawlable: bool) -> list[tuple[bytes, bytes]]:
+    """A redirect's headers: permanent ones may be cached by browsers, others not."""
     headers = [
         (b"location", location.encode("latin-1", "strict") if location.isascii() else _ascii(location)),
         (b"content-length", b"0"),
@@ -157,7 +190,7 @@ def redirect_start(status: int, location: str, crawlable: bool) -> Message:
     ]
     if not crawlable:
         headers.append(_NOINDEX)
-    return {"type": "http.response.start", "status": status, "headers": headers}
+    return headers
 
 
 def _ascii(location: str) -> bytes:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from scalebox.core.web import Pages
 from scalebox.shortener.domain import Status, Visit, VisitFacts, decide, looks_like_code
 from scalebox.shortener.http.deps import shortener
-from scalebox.shortener.http.hot import redirect_start
+from scalebox.shortener.http.hot import redirect_headers
 
 router = APIRouter()
 
@@ -45,7 +45,7 @@ async def follow(request: Request) -> Response:
         unstored = sb.recorder.unstored(link) if link.max_visits is not None else 0
         decision = decide(link, facts, query, now, unstored)
         if decision.location is not None:
-            start = redirect_start(decision.status, decision.location, link.crawlable)
+            headers = redirect_headers(decision.status, decision.location, link.crawlable)
             visit = Visit(
                 "valid",
                 int(now.timestamp() * 1000),
@@ -60,7 +60,7 @@ async def follow(request: Request) -> Response:
             limited = link if link.max_visits is not None else None
             return Response(
                 status_code=decision.status,
-                headers={name.decode(): value.decode("latin-1") for name, value in start["headers"]},
+                headers={name.decode(): value.decode("latin-1") for name, value in headers},
                 background=BackgroundTask(sb.recorder.record, visit, limited),
             )
         reason = decision.reason

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ VISITS_TOPIC = "shortener.visits"
 LINKS_TOPIC = "shortener.links"
 _ABSENT = b"-"  # the shared cache's "no such code" marker
 _LIMITED_LINKS_MAX = 100_000
+_JITTER = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +91,13 @@ class LinkSource:
         load: Callable[[str], Awaitable[Link | None]],
         clock: Clock,
         settings: CacheSettings,
+        *,
         shared: Cache | None = None,
         events: EventBus | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._load = load
+        self._rng = rng or random.Random()
         self._clock = clock
         self._settings = settings
         self._shared = shared
@@ -153,7 +158,10 @@ class LinkSource:
         if link is None:
             seconds = self._settings.negative_cache_seconds
         else:
-            seconds = link.cache_seconds(self._clock.now(), self._settings.cache_seconds)
+            # Up to a fifth shorter at random, so links cached together (a bulk create, a warm-up)
+            # do not all expire in the same second and send every lookup to the database at once.
+            lifetime = self._settings.cache_seconds * (1.0 - _JITTER * self._rng.random())
+            seconds = link.cache_seconds(self._clock.now(), lifetime)
         self.lru.put(folded, link, seconds)
         return seconds
 
