@@ -229,6 +229,8 @@ class Context:
     rounds: int
     links: int
     workers: int
+    analytics: str = "in-process"
+    worker_nice: int = 10
 
 
 def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> str:
@@ -246,9 +248,16 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
             f"- Machine: {context.machine}; load average {context.load_before} before, "
             f"{context.load_after} after. wrk runs on the same cores as the servers.",
             f"- scalebox: {context.ours}; {context.revision}. One app process (`scalebox shortener "
-            "serve`: uvicorn, uvloop + httptools), SQLite in WAL mode on local disk, analytics on (every "
-            "redirect buffers a visit, published in batches to the SQLite event log and stored by the "
-            "in-process consumer), create limit off, log level WARNING.",
+            "serve`: uvicorn, uvloop + httptools, cached redirects answered at the HTTP parser), SQLite "
+            "in WAL mode on local disk, analytics on: every redirect buffers a visit, published in "
+            "batches to the SQLite event log (fsynced) and stored by "
+            + (
+                f"a `scalebox shortener worker` process at nice {context.worker_nice} beside the server "
+                "(its CPU is not counted in the server's)"
+                if context.analytics == "worker"
+                else "the consumer inside the server's own process"
+            )
+            + "; create limit off, log level WARNING.",
             f"- nginx: {context.nginx} (Debian nginx-light), `worker_processes {context.workers}`, a "
             f"`map $uri $target` of the same {context.links:,} codes, `return 302 $target` with the "
             "same three headers ours sends, access log off, `keepalive_requests 1000000`.",

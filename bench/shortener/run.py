@@ -74,6 +74,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="nginx worker_processes (default 1, like our one app process: `serve` has no workers option)",
     )
     parser.add_argument(
+        "--analytics",
+        choices=("worker", "in-process"),
+        default="worker",
+        help="where the analytics consumer runs: a `scalebox shortener worker` process beside the server "
+        "(default, at --worker-nice) or inside the server's own event loop",
+    )
+    parser.add_argument("--worker-nice", type=int, default=10, help="niceness of the analytics worker")
+    parser.add_argument(
         "--visits-timeout", type=float, default=300.0, help="seconds to wait for every visit to be stored"
     )
     parser.add_argument(
@@ -114,19 +122,22 @@ def main(argv: list[str]) -> int:
     revision = report.source_revision(servers.REPO)  # before the server starts: the code it runs
     try:
         api_key = servers.make_api_key(work_dir)
-        started.append(servers.start_ours(work_dir))
+        started.append(servers.start_ours(work_dir, separate_worker=args.analytics == "worker"))
         servers.wait_ready(started[0])
         ours = Target(started[0])
+        worker = servers.start_worker(work_dir, args.worker_nice) if args.analytics == "worker" else None
+        if worker is not None:
+            started.append(worker)
         seeding = time.monotonic()
         links = client.seed(ours.server, api_key, args.links)
         print(f"scalebox: {len(links):,} links created in {time.monotonic() - seeding:.0f} s", flush=True)
         started.append(servers.start_nginx(nginx, work_dir, links, args.workers))
-        servers.wait_ready(started[1])
-        theirs = Target(started[1])
+        servers.wait_ready(started[-1])
+        theirs = Target(started[-1])
         paths, agents = work_dir / "paths.txt", work_dir / "agents.txt"
         paths.write_text("".join(f"/{code}\n" for code, _ in links))
         agents.write_text("".join(f"{agent}\n" for agent in client.USER_AGENTS))
-        bench = Bench(wrk, load, args, ours, theirs, paths, agents, Tally())
+        bench = Bench(wrk, load, args, ours, theirs, paths, agents, Tally(), worker)
         _warm_up(bench, links)
         _run_cases(bench)
         visits = _visits(bench, api_key, work_dir)
@@ -155,6 +166,8 @@ def main(argv: list[str]) -> int:
                 rounds=args.rounds,
                 links=len(links),
                 workers=args.workers,
+                analytics=args.analytics,
+                worker_nice=args.worker_nice,
             )
             report.write_section(DOCS, report.render_section(context, peak, half, visits))
             print(f"wrote the Shortener section of {DOCS.relative_to(servers.REPO)}")
@@ -192,6 +205,7 @@ class Bench:
     paths: Path  # "/<code>" a line, the same for both servers
     agents: Path  # User-Agent strings
     tally: Tally  # what our server was sent
+    worker: servers.Server | None = None  # the analytics worker, when it runs apart
 
 
 def _warm_up(bench: Bench, links: list[tuple[str, str]]) -> None:
@@ -237,6 +251,8 @@ def _wrk(bench: Bench, target: Target, duration_s: int, rate: float = 0.0) -> Re
 def _wait_idle_all(bench: Bench) -> None:
     for target in (bench.ours, bench.theirs):  # neither may still be busy with the last run's work
         servers.wait_idle(target.server)
+    if bench.worker is not None:  # nor may the analytics worker, still storing the last run's visits
+        servers.wait_idle(bench.worker)
 
 
 def _run_cases(bench: Bench) -> None:

@@ -177,10 +177,27 @@ def stored_visits_cli(work_dir: Path) -> int | None:
     return None
 
 
-def start_ours(work_dir: Path) -> Server:
+def start_ours(work_dir: Path, *, separate_worker: bool) -> Server:
+    """`scalebox shortener serve`; with `separate_worker` it runs no analytics consumer itself."""
     port = free_port()
     command = [str(SCALEBOX), "shortener", "serve", "--port", str(port)]
-    return _spawn("scalebox", port, command, ours_env(work_dir), work_dir)
+    env = ours_env(work_dir)
+    if separate_worker:
+        env["SCALEBOX_SHORTENER_WORKERS"] = "false"
+    return _spawn("scalebox", port, command, env, work_dir)
+
+
+def start_worker(work_dir: Path, niceness: int) -> Server:
+    """`scalebox shortener worker` (the analytics consumer alone) at a lower CPU priority: background
+    work that yields the CPU to the redirects and catches up when they leave some."""
+    command = ["nice", "-n", str(niceness), str(SCALEBOX), "shortener", "worker"]
+    worker = _spawn("analytics-worker", 0, command, ours_env(work_dir), work_dir)
+    deadline = time.monotonic() + 90.0
+    while "shortener worker running" not in worker.log_tail():
+        if worker.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the analytics worker did not start:\n{worker.log_tail()}")
+        time.sleep(0.2)
+    return worker
 
 
 # ---------------------------------------------------------------------------------------------

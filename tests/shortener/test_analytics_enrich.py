@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet  # type: ignore[import-untyped]
 
@@ -16,13 +18,14 @@ from scalebox.shortener.analytics import (
     Agent,
     Enricher,
     Place,
+    anonymize_address,
     day_of,
     parse_referer_host,
     rollup_values,
     visit_problem,
     visited_at,
 )
-from scalebox.shortener.domain import Visit
+from scalebox.shortener.domain import Visit, anonymize_ip
 from scalebox.shortener.ports import StoredVisit
 from scalebox.shortener.service.analytics import stored_visit
 
@@ -274,3 +277,15 @@ def test_visit_problem_rejects_values_storage_cannot_take(
 ) -> None:
     found = visit_problem(make_visit(**overrides))
     assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.lists(st.integers(min_value=0, max_value=999).map(str), min_size=4, max_size=4).map(".".join),
+        st.text(alphabet="0123456789.:abcdef ٣", max_size=20),
+    )
+)
+def test_the_fast_anonymizer_agrees_with_the_domain_rule(address: str) -> None:
+    assert anonymize_address(address) == anonymize_ip(address)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol, get_args
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from ua_parser import BestAvailableResolver, Parser, Result, load_lazy_builtins
 from scalebox.shortener.domain import Visit, VisitKind, anonymize_ip
 
 AGENT_CACHE_SIZE_MAX = 20_000  # distinct user agents remembered; real traffic repeats a few thousand
+MOMENT_CACHE_SIZE = 1024  # visit times (milliseconds) remembered
 NAME_LENGTH_MAX = 128  # browser, OS, place and time zone names: rollup values sit in a primary key
 HOST_LENGTH_MAX = 255  # a DNS name has at most 253 characters
 CODE_LENGTH_MAX = 255  # orphan visits carry whatever path segment was asked for
@@ -41,6 +43,8 @@ _BOT_AGENT = re.compile(
     r"apache-httpclient|guzzlehttp|ruby|php|dart|reqwest|rest-client|wordpress)\b",
     re.IGNORECASE,
 )
+# An IPv4 octet as `ipaddress` reads one: decimal 0-255, no leading zero.
+_OCTET = re.compile(r"25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]")
 # Android tablets leave "Mobile" out of their agent; these markers name tablets outright.
 _TABLET_AGENT = re.compile(r"\bTablet\b(?! PC)|Kindle|Silk/|PlayBook", re.IGNORECASE)
 _MOBILE_OS = frozenset(
@@ -105,24 +109,24 @@ class Enricher:
         # No cache inside the parser: ours sits above it and also keeps the bot and device verdicts.
         self._parser = Parser(BestAvailableResolver(load_lazy_builtins()))
         self._agents: LRUCache[str, Agent] = LRUCache(maxsize=agent_cache_size)
-        # Visitors come back: their anonymized address and place are worked out once per address.
-        self._addresses: LRUCache[str, tuple[str | None, Place]] = LRUCache(maxsize=agent_cache_size)
+        # Visitors come back and a few sites send most referrals: each address (anonymized, located)
+        # and each referer is worked out once while it stays in these (functools': C, so cheap).
+        self._address = lru_cache(maxsize=agent_cache_size)(self._work_out_address)
+        self._referer_host = lru_cache(maxsize=agent_cache_size)(parse_referer_host)
+        # Under load a batch's visits share milliseconds.
+        self._visited_at = lru_cache(maxsize=MOMENT_CACHE_SIZE)(visited_at)
         self._geo = maxminddb.open_database(geoip_database) if geoip_database is not None else None
 
     def enrich(self, visit: Visit) -> Enrichment:
-        address = self._addresses.get(visit.remote_addr)
-        if address is None:
-            # The raw address is located: a /24 would place the visitor less well.
-            address = (anonymize_ip(visit.remote_addr), self.locate(visit.remote_addr))
-            self._addresses[visit.remote_addr] = address
+        remote_addr, place = self._address(visit.remote_addr)
         return Enrichment(
-            visited_at=visited_at(visit.at_ms),
+            visited_at=self._visited_at(visit.at_ms),
             link_id=visit.link_id if visit.kind == "valid" else None,
             code=None if visit.code is None else visit.code[:CODE_LENGTH_MAX],
-            referer_host=parse_referer_host(visit.referer),
-            remote_addr=address[0],
+            referer_host=self._referer_host(visit.referer),
+            remote_addr=remote_addr,
             agent=self.describe_agent(visit.user_agent),
-            place=address[1],
+            place=place,
         )
 
     def describe_agent(self, user_agent: str) -> Agent:
@@ -131,6 +135,10 @@ class Enricher:
             agent = describe_parsed(user_agent, self._parser.parse(user_agent))
             self._agents[user_agent] = agent
         return agent
+
+    def _work_out_address(self, address: str) -> tuple[str | None, Place]:
+        # The raw address is located: a /24 would place the visitor less well.
+        return anonymize_address(address), self.locate(address)
 
     def locate(self, address: str) -> Place:
         if self._geo is None or not address:
@@ -172,6 +180,14 @@ def _device_class(user_agent: str, parsed: Result, os_name: str) -> DeviceClass:
     if os_name in _DESKTOP_OS:
         return "desktop"
     return "other"
+
+
+def anonymize_address(address: str) -> str | None:
+    """`anonymize_ip(address)`, with the usual dotted IPv4 form done without building an address."""
+    octets = address.split(".")
+    if len(octets) == 4 and all(_OCTET.fullmatch(octet) for octet in octets):
+        return f"{octets[0]}.{octets[1]}.{octets[2]}.0"
+    return anonymize_ip(address)
 
 
 def parse_referer_host(referer: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import hmac
 import logging
@@ -251,6 +252,12 @@ def build_app(
             holder["shortener"] = shortener
             workers = Workers(shortener)
             tasks = workers.start(background=settings.workers)
+            if settings.gc_freeze:
+                # Everything built so far (parsers, regexes, tables, templates) lives as long as the
+                # process: moved out of the collector's sight, full collections stop rescanning it,
+                # which is what made the redirect's tail latency jump every few seconds.
+                gc.collect()
+                gc.freeze()
             try:
                 yield
             finally:

@@ -57,7 +57,7 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataOption
     from scalebox.shortener.app import build_app
     from scalebox.shortener.http.protocol import fast_protocol
 
-    settings = _settings(host=host, port=port, data_dir=data_dir)
+    settings = _settings(host=host, port=port, data_dir=data_dir, gc_freeze=True)
     configure_logging(settings.log_level, settings.log_format)
     typer.echo(
         f"shortener on http://{settings.host}:{settings.port}  (data in {settings.system_dir})", err=True

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from scalebox.core.ids import ALPHABET
@@ -491,7 +491,7 @@ class Visit:
     redirect_url: str = ""
 
     def encode(self) -> bytes:
-        return json.dumps(
+        return _VISIT_ENCODER.encode(
             [
                 self.kind,
                 self.at_ms,
@@ -502,20 +502,35 @@ class Visit:
                 self.remote_addr,
                 self.visited_url[:_FIELD_MAX],
                 self.redirect_url[:_FIELD_MAX],
-            ],
-            separators=(",", ":"),
+            ]
         ).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Visit:
-        kind, at_ms, code, link_id, user_agent, referer, remote_addr, visited_url, redirect_url = json.loads(
-            data
+        kind, at_ms, code, link_id, user_agent, referer, remote_addr, visited_url, redirect_url = (
+            _decode_json(data)
         )
         if kind not in VISIT_KINDS:
             raise ValueError(f"unknown visit kind {kind!r}")
         return cls(
             kind, int(at_ms), code, link_id, user_agent, referer, remote_addr, visited_url, redirect_url
         )
+
+
+# Built once: json.dumps with options builds an encoder per call, and json.loads of bytes first
+# guesses their encoding; decoding a visit is the analytics consumer's hottest step.
+_VISIT_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_VISIT_DECODER = json.JSONDecoder()
+
+
+def _decode_json(data: bytes) -> Any:
+    """json.loads(data), quicker for what `Visit.encode` writes: UTF-8 with no surrounding space."""
+    try:
+        text = data.decode()
+        value, end = _VISIT_DECODER.raw_decode(text)
+    except ValueError:  # not UTF-8, or no JSON value at the first character: json.loads decides
+        return json.loads(data)
+    return value if end == len(text) else json.loads(data)
 
 
 def anonymize_ip(address: str) -> str | None:
