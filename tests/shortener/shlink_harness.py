@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 
 from scalebox.core.clock import FakeClock
-from scalebox.core.events import consume_batch_once
+from scalebox.core.events import Event, consume_batch_once
 from scalebox.shortener.app import Shortener, build_app
+from scalebox.shortener.domain import visit_arrays
 from scalebox.shortener.service.analytics import ANALYTICS_GROUP
 from scalebox.shortener.service.redirects import VISITS_TOPIC
 from scalebox.shortener.settings import ShortenerSettings
@@ -55,11 +56,18 @@ class Shlink:
         return response.json()
 
     async def store_visits(self) -> int:
-        """Publish the buffered visits and let the analytics consumer take one batch of them."""
+        """Publish the buffered visits and let the analytics consumer take one batch of events;
+        returns how many visits those events held."""
         await self.shortener.recorder.flush()
-        return await consume_batch_once(
-            self.shortener.events, VISITS_TOPIC, ANALYTICS_GROUP, self.shortener.analytics.handle_batch
-        )
+        visits = 0
+
+        async def handle(events: list[Event]) -> None:
+            nonlocal visits
+            visits += sum(len(visit_arrays(event.value)) for event in events)
+            await self.shortener.analytics.handle_batch(events)
+
+        await consume_batch_once(self.shortener.events, VISITS_TOPIC, ANALYTICS_GROUP, handle)
+        return visits
 
 
 @contextlib.asynccontextmanager

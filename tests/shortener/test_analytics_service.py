@@ -17,6 +17,7 @@ from scalebox.core.db import open_engine, sqlite_url
 from scalebox.core.errors import InvalidError
 from scalebox.core.events import Event
 from scalebox.shortener.analytics import Enricher
+from scalebox.shortener.domain import VISITS_PER_EVENT_MAX, encode_visits, visit_wire
 from scalebox.shortener.service.analytics import VISITS_PAGE_MAX, AnalyticsService, VisitWindow
 from scalebox.shortener.storage.analytics_sql import SqlVisitRepository
 from tests.shortener.visit_factories import DAY_MS, T0, T0_MS, add_link, create_tables, make_visit
@@ -65,16 +66,32 @@ async def test_handle_batch_skips_undecodable_and_unstorable_events(
     with caplog.at_level(logging.WARNING, logger="scalebox.shortener.service.analytics"):
         await service.handle_batch(batch)
     page = await service.non_orphan_visits(None, VisitWindow())
-    assert [visit.event_id for visit in page.visits] == [7, 0]
+    assert [visit.event_id for visit in page.visits] == [7 * VISITS_PER_EVENT_MAX, 0]
     assert [record.getMessage().split(":")[0] for record in caplog.records] == [
-        f"skipping visit event shortener.visits@{offset}" for offset in range(1, 7)
+        "skipping visit event shortener.visits@1",
+        "skipping visit shortener.visits@2[0]",
+        "skipping visit event shortener.visits@3",
+        *(f"skipping visit shortener.visits@{offset}[0]" for offset in range(4, 7)),
     ]
+
+
+async def test_a_batch_event_stores_each_visit_and_skips_only_its_bad_ones(service: AnalyticsService) -> None:
+    good = make_visit().fields()
+    value = json.dumps([visit_wire(good), ["valid", "not a time"], visit_wire(good)]).encode()
+    await service.handle_batch([event(3, value), event(3, value)])  # delivered twice: stored once
+    page = await service.non_orphan_visits(None, VisitWindow())
+    assert sorted(visit.event_id for visit in page.visits) == [
+        3 * VISITS_PER_EVENT_MAX,
+        3 * VISITS_PER_EVENT_MAX + 2,
+    ]
+    assert encode_visits([good, good]) == json.dumps([visit_wire(good)] * 2, separators=(",", ":")).encode()
 
 
 async def test_pages_report_their_position_and_count(service: AnalyticsService) -> None:
     await service.handle_batch([event(n, make_visit(at_ms=T0_MS + n).encode()) for n in range(5)])
     page = await service.link_visits(ALICE, 1, VisitWindow(page=2, items_per_page=2))
-    assert ([visit.event_id for visit in page.visits], page.total, page.pages) == ([2, 1], 5, 3)
+    ids = [visit.event_id // VISITS_PER_EVENT_MAX for visit in page.visits]
+    assert (ids, page.total, page.pages) == ([2, 1], 5, 3)
     tagged = await service.tag_visits(ALICE, "news", VisitWindow(items_per_page=VISITS_PAGE_MAX))
     assert tagged.total == 5
     assert (await service.link_visits(ALICE + 1, 1, VisitWindow())).total == 0  # not theirs

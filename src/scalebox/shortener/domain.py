@@ -490,31 +490,80 @@ class Visit:
     visited_url: str = ""
     redirect_url: str = ""
 
+    def fields(self) -> VisitFields:
+        return (
+            self.kind,
+            self.at_ms,
+            self.code,
+            self.link_id,
+            self.user_agent,
+            self.referer,
+            self.remote_addr,
+            self.visited_url,
+            self.redirect_url,
+        )
+
     def encode(self) -> bytes:
-        return _VISIT_ENCODER.encode(
-            [
-                self.kind,
-                self.at_ms,
-                self.code,
-                self.link_id,
-                self.user_agent[:_FIELD_MAX],
-                self.referer[:_FIELD_MAX],
-                self.remote_addr,
-                self.visited_url[:_FIELD_MAX],
-                self.redirect_url[:_FIELD_MAX],
-            ]
-        ).encode()
+        return _VISIT_ENCODER.encode(visit_wire(self.fields())).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Visit:
-        kind, at_ms, code, link_id, user_agent, referer, remote_addr, visited_url, redirect_url = (
-            _decode_json(data)
-        )
+        return cls.from_wire(_decode_json(data))
+
+    @classmethod
+    def from_wire(cls, array: Any) -> Visit:
+        """A Visit from its JSON array; ValueError or TypeError when it is not one."""
+        kind, at_ms, code, link_id, user_agent, referer, remote_addr, visited_url, redirect_url = array
         if kind not in VISIT_KINDS:
             raise ValueError(f"unknown visit kind {kind!r}")
         return cls(
             kind, int(at_ms), code, link_id, user_agent, referer, remote_addr, visited_url, redirect_url
         )
+
+
+VisitFields = tuple[VisitKind, int, str | None, int | None, str, str, str, str, str]
+"""A Visit's fields in order: what the redirect path buffers (a tuple is cheaper than a Visit)."""
+
+
+def visit_wire(fields: VisitFields) -> list[object]:
+    """The JSON array a visit travels as on the event log, long fields cut to _FIELD_MAX characters."""
+    kind, at_ms, code, link_id, user_agent, referer, remote_addr, visited_url, redirect_url = fields
+    return [
+        kind,
+        at_ms,
+        code,
+        link_id,
+        user_agent[:_FIELD_MAX],
+        referer[:_FIELD_MAX],
+        remote_addr,
+        visited_url[:_FIELD_MAX],
+        redirect_url[:_FIELD_MAX],
+    ]
+
+
+VISITS_PER_EVENT_MAX = 1024
+"""Visits travel in batches, one event holding up to this many (an array of visit arrays): one log
+append per batch instead of one per visit. A visit's id is its event's offset times this, plus its
+place in the batch, so redelivered batches are recognised visit by visit."""
+
+
+def encode_visits(batch: Sequence[VisitFields]) -> bytes:
+    """One event's value: the JSON array of the batch's visit arrays."""
+    assert 0 < len(batch) <= VISITS_PER_EVENT_MAX, len(batch)
+    return _VISIT_ENCODER.encode([visit_wire(fields) for fields in batch]).encode()
+
+
+def visit_arrays(data: bytes) -> list[Any]:
+    """The visit arrays an event holds: a batch (array of arrays) or one visit (a lone array).
+    ValueError when the value is not JSON or neither shape."""
+    value = _decode_json(data)
+    if not isinstance(value, list) or not value:
+        raise ValueError("a visit event holds an array of visits")
+    if isinstance(value[0], list):
+        if len(value) > VISITS_PER_EVENT_MAX:
+            raise ValueError(f"a visit event holds at most {VISITS_PER_EVENT_MAX} visits")
+        return value
+    return [value]
 
 
 # Built once: json.dumps with options builds an encoder per call, and json.loads of bytes first

@@ -5,6 +5,7 @@ leave alone."""
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,16 @@ def test_requests_the_fast_path_must_leave_alone(
     extra = "Content-Length: 0\r\n" if method == "POST" else ""
     (response,) = exchange(server, request(path.format(code=code), method=method, extra=extra), 1)
     assert status_and_location(response)[0] == expected
+
+
+def test_clients_hanging_up_leave_no_errors_behind(served: tuple[ServerProcess, str]) -> None:
+    server, code = served
+    for _ in range(3):  # answered at the parser, then the client goes away (a reset, at once)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT_SECONDS) as sock:
+            sock.sendall(request(f"/{code}"))
+            sock.recv(65536)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert httpx.get(f"{server.url}/healthz", timeout=TIMEOUT_SECONDS).status_code == 200
+    log = server.log_text()
+    assert "Traceback" not in log, log
+    assert "Error" not in log, log

@@ -51,6 +51,23 @@ class Answer:
     limited: Link | None
 
 
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """A cached link's whole answer but the Date header: status line and headers, as bytes."""
+
+    link: Link
+    head: bytes
+
+
+_PLAIN_MAX = 100_000
+_STATUS_LINES = {
+    301: b"HTTP/1.1 301 Moved Permanently\r\n",
+    302: b"HTTP/1.1 302 Found\r\n",
+    307: b"HTTP/1.1 307 Temporary Redirect\r\n",
+    308: b"HTTP/1.1 308 Permanent Redirect\r\n",
+}
+
+
 def _headers_from(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str, str]:
     """(user-agent, referer, accept-language) in one pass over the raw headers."""
     user_agent = referer = accept_language = ""
@@ -75,6 +92,7 @@ class RedirectFastPath:
     def __init__(self, app: ASGIApp, holder: dict[str, Shortener], registry: CollectorRegistry) -> None:
         self.app = app
         self._holder = holder
+        self._plain: dict[str, Plain] = {}
         self.fast = 0
         registry.register(_FastPathCollector(self, holder))
 
@@ -139,6 +157,31 @@ class RedirectFastPath:
             visit,
             link if link.max_visits is not None else None,
         )
+
+    def plain(self, sb: Shortener, folded: str) -> Plain | None:
+        """The ready-made answer for a cached link whose redirect depends on nothing in the request
+        (no rules, no visit limit, active), or None: then `prepare` decides.
+
+        Built once per cached copy of the link (the LRU hands back the same Link object until the
+        copy expires or is evicted), and valid as long as that copy is: a copy's lifetime never runs
+        past the moment its validity window opens or closes, and disabling a link evicts it.
+        """
+        found, link = sb.source.cached(folded)
+        if not found or link is None or link.rules or link.max_visits is not None:
+            return None
+        plain = self._plain.get(folded)
+        if plain is None or plain.link is not link:
+            if link.status(sb.clock.now()) != "active":
+                return None
+            if len(self._plain) >= _PLAIN_MAX:
+                self._plain.clear()
+            head = _STATUS_LINES[link.redirect_type] + b"".join(
+                name + b": " + value + b"\r\n"
+                for name, value in redirect_headers(link.redirect_type, link.long_url, link.crawlable)
+            )
+            plain = self._plain[folded] = Plain(link, head)
+        self.fast += 1
+        return plain
 
     @property
     def shortener(self) -> Shortener | None:

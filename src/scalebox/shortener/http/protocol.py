@@ -24,19 +24,41 @@ from scalebox.shortener.http.hot import RedirectFastPath
 _REASONS = {301: b"Moved Permanently", 302: b"Found", 307: b"Temporary Redirect", 308: b"Permanent Redirect"}
 
 
+class _NoEvent:
+    def set(self) -> None:
+        return None
+
+
 class _Answered:
     """Stands in for the request-response cycle of a request answered here: complete from the start,
-    so uvicorn's body and message-complete callbacks ignore the rest of the request."""
+    so uvicorn's body, message-complete, connection-lost and shutdown handling leave it alone."""
 
     response_complete = True
+    disconnected = False
+    keep_alive = True
+    message_event = _NoEvent()
+
+
+_ANSWERED = _Answered()
 
 
 def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
     """A protocol class whose instances answer `fast_path`'s cached redirects at the parser."""
 
     class FastRedirectProtocol(HttpToolsProtocol):
+        def on_message_begin(self) -> None:
+            # uvicorn builds the request's ASGI scope here; a redirect answered at the parser never
+            # needs one, so it is built only when the request goes on to the app (below).
+            self.url = b""
+            self.expect_100_continue = False
+            self.headers = []
+
         def on_headers_complete(self) -> None:
             if not self._answer():
+                url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+                super().on_message_begin()
+                self.url, self.headers, self.expect_100_continue = url, headers, expect_100_continue
+                self.scope["headers"] = headers
                 super().on_headers_complete()
 
         def _answer(self) -> bool:
@@ -49,22 +71,56 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
             raw_path, _, query = self.url.partition(b"?")
             if shortener is None or raw_path.count(b"/") != 1 or b"%" in raw_path or len(raw_path) < 2:
                 return False
+            path = raw_path.decode("latin-1")
             client = self.client[0] if self.client else ""
-            answer = fast_path.prepare(shortener, raw_path.decode("latin-1"), query, self.headers, client)
-            if answer is None:
-                return False
             keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-            self.transport.write(
-                _response(answer.status, answer.headers, self.server_state.default_headers, keep_alive)
-            )
-            self.cycle = _Answered  # type: ignore[assignment]
-            shortener.recorder.record(answer.visit, answer.limited)
+            plain = fast_path.plain(shortener, path[1:].lower())
+            if plain is not None and not (query and plain.link.forward_query):
+                # The common case, with nothing to work out per request but the visit.
+                link = plain.link
+                self.transport.write(plain.head + self._date() + (b"\r\n" if keep_alive else _CLOSE))
+                self.cycle = _ANSWERED  # type: ignore[assignment]
+                user_agent, referer = _agent_and_referer(self.headers)
+                at_ms = int(shortener.clock.now().timestamp() * 1000)
+                shortener.recorder.record_fields(
+                    ("valid", at_ms, link.code, link.id, user_agent, referer, client, path, link.long_url)
+                )
+            else:
+                answer = fast_path.prepare(shortener, path, query, self.headers, client)
+                if answer is None:
+                    return False
+                self.transport.write(
+                    _response(answer.status, answer.headers, self.server_state.default_headers, keep_alive)
+                )
+                self.cycle = _ANSWERED  # type: ignore[assignment]
+                shortener.recorder.record(answer.visit, answer.limited)
             self.on_response_complete()
             if not keep_alive:
                 self.transport.close()
             return True
 
+        def _date(self) -> bytes:
+            """uvicorn's default headers (its Date, renewed every second) as bytes, once per renewal."""
+            defaults = self.server_state.default_headers
+            if _dates[0] is not defaults:
+                _dates[:] = [defaults, b"".join(name + b": " + value + b"\r\n" for name, value in defaults)]
+            return _dates[1]  # type: ignore[no-any-return]
+
+    _dates: list[Any] = [None, b""]
     return FastRedirectProtocol
+
+
+_CLOSE = b"connection: close\r\n\r\n"
+
+
+def _agent_and_referer(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+    user_agent = referer = ""
+    for name, value in headers:
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+        elif name == b"referer":
+            referer = value.decode("latin-1")
+    return user_agent, referer
 
 
 def _response(

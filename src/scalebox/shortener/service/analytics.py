@@ -24,7 +24,14 @@ from scalebox.shortener.analytics import (
     parse_day,
     visit_problem,
 )
-from scalebox.shortener.domain import TAG_LENGTH_MAX, VISIT_KINDS, Visit, VisitKind
+from scalebox.shortener.domain import (
+    TAG_LENGTH_MAX,
+    VISIT_KINDS,
+    VISITS_PER_EVENT_MAX,
+    Visit,
+    VisitKind,
+    visit_arrays,
+)
 from scalebox.shortener.ports import StoredVisit
 from scalebox.shortener.service.redirects import VISITS_TOPIC
 
@@ -112,9 +119,8 @@ class AnalyticsService:
     async def _store(self, events: Sequence[Event]) -> int:
         batch = []
         for event in events:
-            visit = _decode(event)
-            if visit is not None:
-                batch.append(stored_visit(event.offset, visit, self._enricher.enrich(visit)))
+            for event_id, visit in _decode(event):
+                batch.append(stored_visit(event_id, visit, self._enricher.enrich(visit)))
         return await self._repo.store_batch(batch)
 
     async def link_visits(self, owner_id: int | None, link_id: int, window: VisitWindow) -> VisitPage:
@@ -258,19 +264,28 @@ class AnalyticsService:
         return first, last
 
 
-def _decode(event: Event) -> Visit | None:
-    """The event's Visit, or None (logged) when it cannot be stored: one bad event must not stall the
-    group, and retrying it would never help."""
+def _decode(event: Event) -> list[tuple[int, Visit]]:
+    """The event's visits with their ids (see domain.VISITS_PER_EVENT_MAX). What cannot be stored is
+    logged and skipped: one bad visit must not stall the group, and retrying it would never help."""
     try:
-        visit = Visit.decode(event.value)
-    except (ValueError, TypeError) as exc:  # bad JSON or UTF-8, wrong arity or kind
+        arrays = visit_arrays(event.value)
+    except ValueError as exc:  # bad JSON or UTF-8, or not an array of visits
         logger.warning("skipping visit event %s@%d: undecodable (%s)", event.topic, event.offset, exc)
-        return None
-    problem = visit_problem(visit)
-    if problem is not None:
-        logger.warning("skipping visit event %s@%d: %s", event.topic, event.offset, problem)
-        return None
-    return visit
+        return []
+    visits = []
+    for index, array in enumerate(arrays):
+        where = f"{event.topic}@{event.offset}[{index}]"
+        try:
+            visit = Visit.from_wire(array)
+        except (ValueError, TypeError) as exc:  # wrong arity, kind or types
+            logger.warning("skipping visit %s: undecodable (%s)", where, exc)
+            continue
+        problem = visit_problem(visit)
+        if problem is not None:
+            logger.warning("skipping visit %s: %s", where, problem)
+            continue
+        visits.append((event.offset * VISITS_PER_EVENT_MAX + index, visit))
+    return visits
 
 
 def stored_visit(event_id: int, visit: Visit, found: Enrichment) -> StoredVisit:

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from scalebox.core.cache import Cache
 from scalebox.core.clock import Clock
 from scalebox.core.events import BATCH_RECORDS_MAX, EventBus
-from scalebox.shortener.domain import Link, Visit
+from scalebox.shortener.domain import VISITS_PER_EVENT_MAX, Link, Visit, VisitFields, visit_wire
 from scalebox.shortener.storage.sql import rules_from_json, rules_to_json
 
 logger = logging.getLogger(__name__)
@@ -272,7 +274,7 @@ class VisitRecorder:
         self._flush_seconds = flush_seconds
         self._batch_max = batch_max
         self._buffer_max = buffer_max
-        self._buffer: list[tuple[bytes, bytes]] = []
+        self._buffer: list[VisitFields] = []  # encoded when published, off the request's path
         self._wake = asyncio.Event()
         self.recorded = 0
         self.published = 0
@@ -282,10 +284,14 @@ class VisitRecorder:
 
     def record(self, visit: Visit, limited: Link | None = None) -> None:
         """Buffer a visit; `limited` is the link when it has a visit limit."""
+        self.record_fields(visit.fields(), limited)
+
+    def record_fields(self, fields: VisitFields, limited: Link | None = None) -> None:
+        """`record` for the redirect fast path, which builds the fields without a Visit."""
         if len(self._buffer) >= self._buffer_max:
             self.dropped += 1
             return
-        self._buffer.append(((visit.code or "").encode(), visit.encode()))
+        self._buffer.append(fields)
         self.recorded += 1
         if limited is not None:
             base, served = self._limited.pop(limited.id, (limited.visits, 0))
@@ -310,8 +316,18 @@ class VisitRecorder:
         while self._buffer:
             batch = self._buffer[: self._batch_max]
             del self._buffer[: len(batch)]
+            # One event per VISITS_PER_EVENT_MAX visits: a log append per batch, not per visit.
+            records = [
+                (
+                    b"",
+                    orjson.dumps(
+                        [visit_wire(fields) for fields in batch[start : start + VISITS_PER_EVENT_MAX]]
+                    ),
+                )
+                for start in range(0, len(batch), VISITS_PER_EVENT_MAX)
+            ]
             try:
-                await self._events.publish_batch(VISITS_TOPIC, batch)
+                await self._events.publish_batch(VISITS_TOPIC, records)
             except Exception:
                 # Put the batch back in front, so order holds and nothing is lost while the bus is down.
                 self._buffer[:0] = batch
