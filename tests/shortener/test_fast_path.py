@@ -183,3 +183,18 @@ async def _eventually(condition: Any, timeout_seconds: float = 10.0) -> None:
     while not await condition():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def test_metrics_count_fast_redirects_visits_and_lookups(shlink: Shlink) -> None:
+    key = await shlink.key("alice")
+    link = await shlink.create(key, "https://example.com/")
+    for _ in range(3):
+        await shlink.client.get(f"/{link['shortCode']}")
+    await shlink.shortener.recorder.flush()
+    metrics = (await shlink.client.get("/metrics")).text
+    assert "shortener_fast_redirects_total 3.0" in metrics
+    assert 'shortener_visits_total{outcome="recorded"} 3.0' in metrics
+    assert 'shortener_visits_total{outcome="published"} 3.0' in metrics
+    assert 'shortener_visits_total{outcome="dropped"} 0.0' in metrics
+    assert "shortener_visits_buffered 0.0" in metrics
+    assert 'shortener_link_lookups_total{tier="lru_hit"} 3.0' in metrics

@@ -180,7 +180,6 @@ class RedirectFastPath:
                 for name, value in redirect_headers(link.redirect_type, link.long_url, link.crawlable)
             )
             plain = self._plain[folded] = Plain(link, head)
-        self.fast += 1
         return plain
 
     @property

@@ -78,6 +78,7 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
             if plain is not None and not (query and plain.link.forward_query):
                 # The common case, with nothing to work out per request but the visit.
                 link = plain.link
+                fast_path.fast += 1
                 self.transport.write(plain.head + self._date() + (b"\r\n" if keep_alive else _CLOSE))
                 self.cycle = _ANSWERED  # type: ignore[assignment]
                 user_agent, referer = _agent_and_referer(self.headers)
