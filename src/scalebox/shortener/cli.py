@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -51,13 +52,25 @@ def _run(settings: ShortenerSettings, body: Callable[[Shortener], Awaitable[T]])
 
 
 @app.command()
-def serve(host: HostOption = None, port: PortOption = None, data_dir: DataOption = None) -> None:
+def serve(
+    host: HostOption = None,
+    port: PortOption = None,
+    data_dir: DataOption = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="Serving processes on the port [env SCALEBOX_SHORTENER_PROCESSES, default 1]."
+        ),
+    ] = None,
+) -> None:
     """Run the shortener's web server, its redirect fast path and its background workers."""
     from scalebox.core.web.server import serve as serve_app
     from scalebox.shortener.app import build_app
     from scalebox.shortener.http.protocol import fast_protocol
 
-    settings = _settings(host=host, port=port, data_dir=data_dir, gc_freeze=True)
+    settings = _settings(host=host, port=port, data_dir=data_dir, processes=processes, gc_freeze=True)
+    if settings.processes > 1 and not settings.reuse_port:
+        raise typer.Exit(_serve_processes(settings))
     configure_logging(settings.log_level, settings.log_format)
     typer.echo(
         f"shortener on http://{settings.host}:{settings.port}  (data in {settings.system_dir})", err=True
@@ -73,7 +86,48 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataOption
         port=settings.port,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         http_protocol=protocol,
+        reuse_port=settings.reuse_port,
     )
+
+
+def _serve_processes(settings: ShortenerSettings) -> int:
+    """`serve --processes N`: N serving processes on one port (SO_REUSEPORT: the kernel spreads
+    connections among them), supervised, restarted when they die, stopped together on Ctrl-C. Each
+    gets its own Snowflake node id; only the first runs the background workers (with the SQLite
+    event log every worker would repeat the same work)."""
+    from scalebox.core.supervisor import ChildSpec, main_run
+
+    if settings.port == 0:
+        raise typer.BadParameter("several processes need a fixed port", param_hint="--port")
+    argv = (
+        sys.executable,
+        "-m",
+        "scalebox",
+        "shortener",
+        "serve",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+    )
+    specs = [
+        ChildSpec(
+            f"shortener-{number}",
+            argv,
+            {
+                "SCALEBOX_SHORTENER_PROCESSES": "1",
+                "SCALEBOX_SHORTENER_REUSE_PORT": "true",
+                "SCALEBOX_SHORTENER_NODE_ID": str(settings.node_id * 64 + number),
+                "SCALEBOX_SHORTENER_WORKERS": "true" if settings.workers and number == 0 else "false",
+                "SCALEBOX_DATA_DIR": str(settings.data_dir),
+            },
+        )
+        for number in range(settings.processes)
+    ]
+    typer.echo(
+        f"shortener: {settings.processes} processes on http://{settings.host}:{settings.port}", err=True
+    )
+    return main_run(specs)
 
 
 @app.command()

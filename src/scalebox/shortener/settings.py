@@ -41,6 +41,8 @@ class ShortenerSettings:
     negative_cache_seconds: float = 2.0  # unknown codes, so 404 floods do not reach the database
     code_block_size: int = 1000  # code numbers reserved per database round trip
     protocol_fast_path: bool = True  # answer cached redirects at the HTTP parser (see http/protocol.py)
+    processes: int = 1  # serving processes on one port (SO_REUSEPORT), supervised by `serve`
+    reuse_port: bool = False  # set for each of those processes
     gc_freeze: bool = False  # `serve` sets it: keep start-up objects out of garbage collections
     # Analytics
     visit_flush_seconds: float = 0.05

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -15,6 +16,7 @@ def serve(
     port: int,
     forwarded_allow_ips: str = "",
     http_protocol: type[asyncio.Protocol] | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve until SIGINT/SIGTERM; logging is configured by the caller (scalebox.core.logs).
 
@@ -22,6 +24,8 @@ def serve(
     X-Forwarded-For and X-Forwarded-Proto are believed; empty trusts none, so a client cannot
     spoof its address past the rate limits. `http_protocol` replaces uvicorn's HTTP protocol class
     (a subclass of its httptools protocol, such as the shortener's redirect fast path).
+    `reuse_port` binds with SO_REUSEPORT, so several processes can listen on one port and the kernel
+    spreads connections among them.
     """
     config = uvicorn.Config(
         app,
@@ -36,4 +40,13 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if not reuse_port:
+        server.run()
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    server.run(sockets=[sock])
