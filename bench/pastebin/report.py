@@ -1,20 +1,30 @@
-"""The benchmark's report: the machine, the versions, the markdown table, and its section of
-docs/benchmarks.md (between markers, so the rest of that file is left alone)."""
+"""The pastebin benchmark's report: the markdown table and its section of docs/benchmarks.md (between
+markers, so the rest of that file is left alone). The machine and versions: bench.common.report."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
-import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from load import Load, Result, rate_of
+from bench.common import report as shared
+from bench.common.report import Environment
+from bench.common.wrk import Load
+from load import Result, rate_of
 
 BEGIN = "<!-- bench:pastebin:begin -->"
 END = "<!-- bench:pastebin:end -->"
+HEADING = "## Pastebin"
+# Whose versions the section names, in this order.
+OUR_DISTRIBUTIONS = (
+    "scalebox",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "SQLAlchemy",
+    "aiosqlite",
+)
 
 
 @dataclass(frozen=True)
@@ -52,64 +62,6 @@ class Row:
         if self.ours is None or self.theirs is None or not self.rate(self.theirs):
             return None
         return self.rate(self.ours) / self.rate(self.theirs)
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} cores (nproc), {model}{memory}, Linux {platform.release()}"
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def our_versions() -> str:
-    names = ("scalebox", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "SQLAlchemy", "aiosqlite")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return ", ".join(found) + f"; Python {platform.python_version()}"
-
-
-def source_revision(repo: Path) -> str:
-    """The commit the scalebox under test was built from, and whether src/ had uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown revision"
-    return f"commit {commit}" + (" with uncommitted changes in src/" if dirty else "")
 
 
 def render_table(rows: list[Row]) -> str:
@@ -160,40 +112,26 @@ def _errors(result: Result | None) -> str:
 class Context:
     """Everything the section says besides the table."""
 
-    date: str
-    command: str
-    machine: str
-    load_before: str
-    load_after: str
-    ours: str
-    revision: str
+    environment: Environment
     theirs: str
-    wrk: str
     load: Load
     rounds: int
     pastes: int
 
 
 def render_section(context: Context, table: str) -> str:
-    load = context.load
-    rounds = (
-        f"{context.rounds} rounds, the median round shown (± is half the max-min spread of req/s)"
-        if context.rounds > 1
-        else "1 round"
-    )
+    load, environment = context.load, context.environment
+    rounds = shared.render_rounds(context.rounds, "req/s")
     return "\n".join(
         [
             BEGIN,
-            f"Measured {context.date} with `{context.command}`.",
-            "",
-            f"- Machine: {context.machine}; load average {context.load_before} before, "
-            f"{context.load_after} after.",
-            f"- scalebox: {context.ours}; {context.revision}. One app process (uvicorn, uvloop + "
+            *environment.render_header(),
+            f"- scalebox: {environment.ours}; {environment.revision}. One app process (uvicorn, uvloop + "
             "httptools), SQLite in WAL mode and blobs on local disk, in-process caches, background "
             "workers on; read and create rate limits off (`=0`), request logging off.",
             f"- pinnwand: {context.theirs}. One app process (`pinnwand --configuration-path cfg.toml http`, "
             "tornado), SQLite file on local disk, rate limits raised to 10^9 tokens.",
-            f"- Load: {context.wrk}, {load.threads} threads, {load.connections} connections, "
+            f"- Load: {environment.wrk}, {load.threads} threads, {load.connections} connections, "
             f"{load.duration_s} s per case after a {load.warmup_s} s warm-up, every read round before any "
             f"create, servers alternated case by case, {rounds}; loopback only. Reads cycle through "
             f"{context.pastes} pastes of about 2 KiB of Python created through each server's "
@@ -208,12 +146,10 @@ def render_section(context: Context, table: str) -> str:
 
 def write_section(docs: Path, section: str) -> None:
     """Replace the marked section of docs/benchmarks.md (or append it under '## Pastebin')."""
-    text = docs.read_text() if docs.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _match: section, text)
-    elif "## Pastebin" in text:
-        text = text.replace("## Pastebin", f"## Pastebin\n\n{section}", 1)
-    else:
-        text = text.rstrip("\n") + f"\n\n## Pastebin\n\n{section}\n"
-    docs.write_text(text)
+    shared.write_section(docs, section, begin=BEGIN, end=END, add=_add_under_heading)
+
+
+def _add_under_heading(text: str, section: str) -> str:
+    if HEADING in text:
+        return text.replace(HEADING, f"{HEADING}\n\n{section}", 1)
+    return text.rstrip("\n") + f"\n\n{HEADING}\n\n{section}\n"

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import shlex
-import shutil
-import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
+
+# Run as a script, Python puts only this folder on sys.path: the repo root makes bench.common importable.
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
 import load as loadgen
 import report
 import server as servers
-import spy
-from load import Load, Result
+from bench.common import options, processes, spy
+from bench.common import wrk as wrk_runs
+from bench.common.processes import Server
+from bench.common.report import describe_environment, note_before
+from bench.common.wrk import Load
+from load import Result
 from report import Case, Context, Row
 from sample import create_body_template, sample_python
 
@@ -39,13 +41,15 @@ CASES = (
 # Not a run of its own: the create run's pastes over the run plus the time the server stayed busy
 # after it. scalebox highlights, scans and indexes in background workers; pinnwand does it all inline.
 SUSTAINED_CREATE = Case("create", "create, counting the background work after it", 2.0, sustained=True)
+# Libraries of ours beyond the web stack, named in the profile's by-package view.
+PROFILED_PACKAGES = ("zstandard",)
 
 
 @dataclass
 class Target:
     """A server under test and what the cases need from it."""
 
-    server: servers.Server
+    server: Server
     paths: dict[str, Path] = field(default_factory=dict)  # read case key -> file of paths
     unavailable: dict[str, str] = field(default_factory=dict)  # case key -> why it cannot run
     results: dict[str, list[Result]] = field(default_factory=dict)
@@ -63,33 +67,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="repeat every case; the median round is shown")
     parser.add_argument("--pastes", type=int, default=100, help="pastes the read cases cycle through")
     parser.add_argument("--pinnwand-venv", type=Path, help="reuse a venv with pinnwand 1.5.0 installed")
-    parser.add_argument("--py-spy", type=Path, help="profile scalebox with this py-spy binary (round 1)")
-    parser.add_argument(
-        "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "scalebox-bench-profiles"
-    )
-    parser.add_argument("--write", dest="write", action="store_true", default=None, help="write docs")
-    parser.add_argument("--no-write", dest="write", action="store_false", help="do not write docs")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+    options.add_output_options(parser, py_spy_help="profile scalebox with this py-spy binary (round 1)")
     args = parser.parse_args(argv)
-    if args.write is None:
-        args.write = not args.quick and args.py_spy is None  # profiled runs are slower: not the record
+    options.settle_write(args)
     return args
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    load = Load(
-        threads=args.threads,
-        connections=args.connections,
-        duration_s=args.duration or (3 if args.quick else 15),
-        warmup_s=args.warmup if args.warmup is not None else (1 if args.quick else 3),
-    )
-    wrk = loadgen.find_wrk()
-    _stop_on_signals()
+    load = options.load_from(args, warmup_s=3)
+    wrk = wrk_runs.find_wrk()
+    processes.stop_on_signals()
     work_dir = Path(tempfile.mkdtemp(prefix="scalebox-bench-pastebin-"))
-    started: list[servers.Server] = []
-    load_before = report.load_average()
-    revision = report.source_revision(servers.REPO)  # before the server starts: the code it runs
+    started: list[Server] = []
+    before = note_before(servers.REPO)  # before the server starts: the code it runs
     try:
         python = _pinnwand_python(args, work_dir)
         theirs_versions = servers.pinnwand_versions(python)
@@ -111,16 +102,16 @@ def main(argv: list[str]) -> int:
         table = report.render_table(rows)
         print(f"\n{table}\n")
         if args.write:
+            environment = describe_environment(
+                before,
+                script="bench/pastebin/run.py",
+                argv=argv,
+                distributions=report.OUR_DISTRIBUTIONS,
+                wrk=wrk_runs.wrk_version(wrk),
+            )
             context = Context(
-                date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                command=_command(argv),
-                machine=report.machine(),
-                load_before=load_before,
-                load_after=report.load_average(),
-                ours=report.our_versions(),
-                revision=revision,
+                environment=environment,
                 theirs=", ".join(f"{name} {version}" for name, version in theirs_versions.items()),
-                wrk=loadgen.wrk_version(wrk),
                 load=load,
                 rounds=args.rounds,
                 pastes=args.pastes,
@@ -129,24 +120,7 @@ def main(argv: list[str]) -> int:
             print(f"wrote the Pastebin section of {DOCS.relative_to(servers.REPO)}")
         return 0
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        for each in reversed(started):
-            servers.stop(each)
-        if args.keep:
-            print(f"kept {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so the finally block stops both servers."""
-
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, interrupt)
+        processes.clean_up(started, work_dir, keep=args.keep)
 
 
 def _pinnwand_python(args: argparse.Namespace, work_dir: Path) -> Path:
@@ -239,15 +213,17 @@ def _run_case(bench: Bench, target: Target, case: Case, round_number: int) -> Re
         bench.args.profile_dir.mkdir(parents=True, exist_ok=True)
         recorder = spy.start(py_spy, pid, collapsed)
     try:
-        cpu_before = servers.cpu_seconds(pid)
+        cpu_before = processes.process_cpu_seconds(pid)
         result = loadgen.run_wrk(bench.wrk, url, load, load.duration_s, script_args("m"))
         drain_s = servers.wait_idle(target.server)
-        result = dataclasses.replace(result, drain_s=drain_s, cpu_s=servers.cpu_seconds(pid) - cpu_before)
+        cpu_s = processes.process_cpu_seconds(pid) - cpu_before
+        result = dataclasses.replace(result, drain_s=drain_s, cpu_s=cpu_s)
     finally:
         if profile:
             spy.finish(recorder, timeout_s=30)
     if profile and collapsed.exists():
-        print(f"\nprofile of scalebox, {case.title} ({collapsed}):\n{spy.summarise(collapsed)}\n")
+        summary = spy.summarise(collapsed, PROFILED_PACKAGES)
+        print(f"\nprofile of scalebox, {case.title} ({collapsed}):\n{summary}\n")
     return result
 
 
@@ -264,15 +240,11 @@ def _rows(ours: Target, theirs: Target) -> list[Row]:
                 note=note,
                 spread_ours=loadgen.spread(mine, case.sustained),
                 spread_theirs=loadgen.spread(other, case.sustained),
-                per_cpu_ours=loadgen.median_per_cpu_second(mine),
-                per_cpu_theirs=loadgen.median_per_cpu_second(other),
+                per_cpu_ours=wrk_runs.median_per_cpu_second(mine),
+                per_cpu_theirs=wrk_runs.median_per_cpu_second(other),
             )
         )
     return rows
-
-
-def _command(argv: list[str]) -> str:
-    return shlex.join([".venv/bin/python", "bench/pastebin/run.py", *argv])
 
 
 if __name__ == "__main__":

@@ -1,24 +1,21 @@
-"""The two servers under test: starting them (each one process, in its own process group, on
-loopback), waiting until they answer, seeding pastes through their API, and stopping them for sure."""
+"""The two servers under test, scalebox's pastebin and pinnwand: starting them (each one process, in its
+own process group on loopback, through bench.common.processes), waiting until they answer, and seeding
+pastes through their API."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import processes
+from bench.common.processes import HOST, Server
 from sample import paste_body
 
-HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[2]
 PINNWAND_VERSION = "1.5.0"
 
@@ -64,33 +61,6 @@ refill = 1000000000
 """
 
 
-@dataclass
-class Server:
-    """One running server under test."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def make_pinnwand_venv(where: Path) -> Path:
     """A throwaway virtualenv with pinnwand from PyPI; returns its python."""
     subprocess.run(["python3", "-m", "venv", str(where)], check=True, timeout=300)
@@ -122,15 +92,15 @@ def start_scalebox(work_dir: Path) -> Server:
         "SCALEBOX_PASTEBIN_LOG_REQUESTS": "false",
         "SCALEBOX_PASTEBIN_HOST": HOST,
     }
-    port = free_port()
+    port = processes.free_port()
     command = [sys.executable, "-m", "scalebox", "pastebin", "serve", "--port", str(port)]
-    return _spawn("scalebox", port, command, env, work_dir)
+    return processes.spawn("scalebox", port, command, env, work_dir)
 
 
 def start_pinnwand(work_dir: Path, python: Path) -> Server:
     config = work_dir / "pinnwand.toml"
     config.write_text(_PINNWAND_CONFIG.format(db=work_dir / "pinnwand.db"))
-    port = free_port()
+    port = processes.free_port()
     command = [
         str(python),
         "-c",
@@ -141,54 +111,12 @@ def start_pinnwand(work_dir: Path, python: Path) -> Server:
         "--port",
         str(port),
     ]
-    return _spawn("pinnwand", port, command, dict(os.environ), work_dir)
+    return processes.spawn("pinnwand", port, command, dict(os.environ), work_dir)
 
 
-def _spawn(name: str, port: int, command: list[str], env: dict[str, str], work_dir: Path) -> Server:
-    log_path = work_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=work_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() kills it and any children
-        )
-    return Server(name, port, process, log_path)
-
-
-def wait_ready(server: Server, timeout_s: float = 90.0) -> None:
+def wait_ready(server: Server) -> None:
     """Poll GET /api/v1/expiry (both servers have it) until it answers 200."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{server.base_url}/api/v1/expiry", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{server.name} did not answer within {timeout_s:.0f} s:\n{server.log_tail()}")
-
-
-def stop(server: Server, grace_s: float = 10.0) -> None:
-    """SIGTERM the server's process group, SIGKILL it after `grace_s`; safe to call twice."""
-    if server.process.poll() is None:
-        _signal_group(server.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=grace_s)
-    _signal_group(server.process.pid, signal.SIGKILL)  # stragglers in the group, if any
-    if server.process.poll() is None:
-        server.process.wait(timeout=grace_s)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+    processes.wait_ready(server, "/api/v1/expiry")
 
 
 def create_paste(server: Server, content: str) -> str:
@@ -225,27 +153,7 @@ def pinnwand_versions(python: Path) -> dict[str, str]:
     return versions
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far, every thread included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_idle(
-    server: Server, busy_max: float = 0.05, window_s: float = 0.5, timeout_s: float = 300.0
-) -> float:
-    """Wait until the server uses under `busy_max` of a core over `window_s`; returns the seconds waited.
-
-    scalebox highlights, scans and indexes new pastes in background workers after answering, so a
-    create run leaves it busy for a while; the next measurement must not share the CPU with that.
-    """
-    started = time.monotonic()
-    deadline = started + timeout_s
-    before = cpu_seconds(server.process.pid)
-    while time.monotonic() < deadline:
-        time.sleep(window_s)
-        after = cpu_seconds(server.process.pid)
-        if after - before < busy_max * window_s:
-            return max(0.0, time.monotonic() - started - window_s)  # busy until this window began
-        before = after
-    raise RuntimeError(f"{server.name} was still busy after {timeout_s:.0f} s")
+def wait_idle(server: Server) -> float:
+    """Wait until the server is idle (see processes.wait_idle); returns the seconds waited. Counts the
+    server's own process: each server under test is one."""
+    return processes.wait_idle(server, processes.process_cpu_seconds)

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
-
-from servers import Server
+from bench.common.processes import Server
 
 T = TypeVar("T")
 

@@ -1,82 +1,33 @@
-"""The benchmark's report: the machine, the versions, the markdown tables, and its section of
-docs/benchmarks.md (between markers, so the rest of that file is left alone)."""
+"""The shortener benchmark's report: the markdown tables and its section of docs/benchmarks.md (between
+markers, so the rest of that file is left alone). The machine and versions: bench.common.report."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
-import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import report as shared
+from bench.common.report import Environment
+from bench.common.wrk import Load
 from client import VisitCounts
-from load import Load, Result
+from load import Result
 
 BEGIN = "<!-- bench:shortener:begin -->"
 END = "<!-- bench:shortener:end -->"
 HEADING = "## Shortener"
 RATIO_TARGET = 0.35  # ours/nginx redirects per second
 P99_TARGET_MS = 5.0  # our p99 at half of our peak rate
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} cores (nproc), {model}{memory}, Linux {platform.release()}"
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def our_versions() -> str:
-    names = ("scalebox", "starlette", "fastapi", "uvicorn", "uvloop", "httptools", "SQLAlchemy", "aiosqlite")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return ", ".join(found) + f"; Python {platform.python_version()}"
-
-
-def source_revision(repo: Path) -> str:
-    """The commit the scalebox under test was built from, and whether src/ had uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown revision"
-    return f"commit {commit}" + (" with uncommitted changes in src/" if dirty else "")
+# Whose versions the section names, in this order.
+OUR_DISTRIBUTIONS = (
+    "scalebox",
+    "starlette",
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "SQLAlchemy",
+    "aiosqlite",
+)
 
 
 @dataclass(frozen=True)
@@ -216,15 +167,8 @@ def render_targets(peak: Row, half: Row, visits: Visits) -> str:
 class Context:
     """Everything the section says besides the tables."""
 
-    date: str
-    command: str
-    machine: str
-    load_before: str
-    load_after: str
-    ours: str
-    revision: str
+    environment: Environment
     nginx: str
-    wrk: str
     load: Load
     rounds: int
     links: int
@@ -234,21 +178,20 @@ class Context:
 
 
 def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> str:
-    load = context.load
-    rounds = (
-        f"{context.rounds} rounds, the median round shown (± is half the max-min spread of redirects/s)"
-        if context.rounds > 1
-        else "1 round"
-    )
+    load, environment = context.load, context.environment
+    rounds = shared.render_rounds(context.rounds, "redirects/s")
     return "\n".join(
         [
             BEGIN,
-            f"Measured {context.date} with `{context.command}`.",
-            "",
-            f"- Machine: {context.machine}; load average {context.load_before} before, "
-            f"{context.load_after} after. wrk runs on the same cores as the servers.",
-            f"- scalebox: {context.ours}; {context.revision}. One app process (`scalebox shortener "
-            "serve`: uvicorn, uvloop + httptools, cached redirects answered at the HTTP parser), SQLite "
+            *environment.render_header("wrk runs on the same cores as the servers."),
+            f"- scalebox: {environment.ours}; {environment.revision}. "
+            + (
+                "One app process (`scalebox shortener serve`"
+                if context.workers == 1
+                else f"{context.workers} app processes on one port "
+                f"(`scalebox shortener serve --processes {context.workers}`"
+            )
+            + ": uvicorn, uvloop + httptools, cached redirects answered at the HTTP parser), SQLite "
             "in WAL mode on local disk, analytics on: every redirect buffers a visit, published in "
             "batches to the SQLite event log (fsynced) and stored by "
             + (
@@ -261,7 +204,7 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
             f"- nginx: {context.nginx} (Debian nginx-light), `worker_processes {context.workers}`, a "
             f"`map $uri $target` of the same {context.links:,} codes, `return 302 $target` with the "
             "same three headers ours sends, access log off, `keepalive_requests 1000000`.",
-            f"- Load: {context.wrk}, {load.threads} threads, {load.connections} connections, "
+            f"- Load: {environment.wrk}, {load.threads} threads, {load.connections} connections, "
             f"{load.duration_s} s per run, a random code of the {context.links:,} per request, 8 browser "
             f"User-Agents in turn; before the runs, one GET of every code (checks each Location) and a "
             f"{load.warmup_s} s wrk warm-up on each server; servers alternated, {rounds}; loopback only. "
@@ -281,11 +224,9 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
 
 def write_section(docs: Path, section: str) -> None:
     """Replace the marked section of docs/benchmarks.md (or add a '## Shortener' section for it)."""
-    text = docs.read_text() if docs.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _match: section, text)
-    else:
-        intro = "(The tables below are written by `bench/shortener/run.py`; the text after them is not.)"
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{intro}\n\n{section}\n"
-    docs.write_text(text)
+    shared.write_section(docs, section, begin=BEGIN, end=END, add=_add_with_heading)
+
+
+def _add_with_heading(text: str, section: str) -> str:
+    intro = "(The tables below are written by `bench/shortener/run.py`; the text after them is not.)"
+    return text.rstrip("\n") + f"\n\n{HEADING}\n\n{intro}\n\n{section}\n"

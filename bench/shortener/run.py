@@ -11,34 +11,38 @@ checks that every visit our server recorded was published and stored. See README
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
-import shutil
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
+
+# Run as a script, Python puts only this folder on sys.path: the repo root makes bench.common importable.
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
 import client
 import load as loadgen
 import report
-import spy
-from load import Load, Result
+from bench.common import options, processes, spy
+from bench.common import wrk as wrk_runs
+from bench.common.processes import Server
+from bench.common.report import describe_environment, note_before
+from bench.common.wrk import Load
+from load import Result
 from report import Context, Row, Visits
 
 import servers
 
 DOCS = servers.REPO / "docs" / "benchmarks.md"
+# Libraries of ours beyond the web stack, named in the profile's by-package view.
+PROFILED_PACKAGES = ("ua_parser", "cachetools")
 
 
 @dataclass
 class Target:
     """A server under test and its results by case ("peak", "half")."""
 
-    server: servers.Server
+    server: Server
     results: dict[str, list[Result]] = field(default_factory=dict)
 
 
@@ -71,7 +75,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--workers",
         type=int,
         default=1,
-        help="nginx worker_processes (default 1, like our one app process: `serve` has no workers option)",
+        help="nginx worker_processes and our serving processes (`serve --processes`), the same (default 1)",
     )
     parser.add_argument(
         "--analytics",
@@ -84,20 +88,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--visits-timeout", type=float, default=300.0, help="seconds to wait for every visit to be stored"
     )
-    parser.add_argument(
-        "--py-spy", type=Path, help="profile our server with this py-spy binary (peak, round 1)"
+    options.add_output_options(
+        parser,
+        py_spy_help="profile our server with this py-spy binary (peak, round 1)",
+        write_flags=("--write", "--write-docs"),
     )
-    parser.add_argument(
-        "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "scalebox-bench-profiles"
-    )
-    parser.add_argument(
-        "--write", "--write-docs", dest="write", action="store_true", default=None, help="write docs"
-    )
-    parser.add_argument("--no-write", dest="write", action="store_false", help="do not write docs")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     args = parser.parse_args(argv)
-    if args.write is None:
-        args.write = not args.quick and args.py_spy is None  # profiled runs are slower: not the record
+    options.settle_write(args)
     if args.links is None:
         args.links = 1000 if args.quick else 10_000
     return args
@@ -105,24 +102,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    load = Load(
-        threads=args.threads,
-        connections=args.connections,
-        duration_s=args.duration or (3 if args.quick else 15),
-        warmup_s=args.warmup if args.warmup is not None else (1 if args.quick else 5),
-    )
-    wrk = loadgen.find_wrk()
+    load = options.load_from(args, warmup_s=5)
+    wrk = wrk_runs.find_wrk()
     nginx = servers.find_nginx()
-    if args.workers != 1:
-        print(f"nginx gets {args.workers} worker processes; scalebox stays one process", flush=True)
-    _stop_on_signals()
+    processes.stop_on_signals()
     work_dir = Path(tempfile.mkdtemp(prefix="scalebox-bench-shortener-"))
-    started: list[servers.Server] = []
-    load_before = report.load_average()
-    revision = report.source_revision(servers.REPO)  # before the server starts: the code it runs
+    started: list[Server] = []
+    before = note_before(servers.REPO)  # before the server starts: the code it runs
     try:
         api_key = servers.make_api_key(work_dir)
-        started.append(servers.start_ours(work_dir, separate_worker=args.analytics == "worker"))
+        started.append(
+            servers.start_ours(
+                work_dir, separate_worker=args.analytics == "worker", serving_processes=args.workers
+            )
+        )
         servers.wait_ready(started[0])
         ours = Target(started[0])
         worker = servers.start_worker(work_dir, args.worker_nice) if args.analytics == "worker" else None
@@ -152,16 +145,16 @@ def main(argv: list[str]) -> int:
         )
         print(f"\n{tables}\n")
         if args.write:
+            environment = describe_environment(
+                before,
+                script="bench/shortener/run.py",
+                argv=argv,
+                distributions=report.OUR_DISTRIBUTIONS,
+                wrk=wrk_runs.wrk_version(wrk),
+            )
             context = Context(
-                date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                command=_command(argv),
-                machine=report.machine(),
-                load_before=load_before,
-                load_after=report.load_average(),
-                ours=report.our_versions(),
-                revision=revision,
+                environment=environment,
                 nginx=servers.nginx_version(nginx),
-                wrk=loadgen.wrk_version(wrk),
                 load=load,
                 rounds=args.rounds,
                 links=len(links),
@@ -173,24 +166,7 @@ def main(argv: list[str]) -> int:
             print(f"wrote the Shortener section of {DOCS.relative_to(servers.REPO)}")
         return 0
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        for each in reversed(started):
-            servers.stop(each)
-        if args.keep:
-            print(f"kept {work_dir}")
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so the finally block stops both servers."""
-
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, interrupt)
+        processes.clean_up(started, work_dir, keep=args.keep)
 
 
 @dataclass(frozen=True)
@@ -205,7 +181,7 @@ class Bench:
     paths: Path  # "/<code>" a line, the same for both servers
     agents: Path  # User-Agent strings
     tally: Tally  # what our server was sent
-    worker: servers.Server | None = None  # the analytics worker, when it runs apart
+    worker: Server | None = None  # the analytics worker, when it runs apart
 
 
 def _warm_up(bench: Bench, links: list[tuple[str, str]]) -> None:
@@ -250,9 +226,9 @@ def _wrk(bench: Bench, target: Target, duration_s: int, rate: float = 0.0) -> Re
 
 def _wait_idle_all(bench: Bench) -> None:
     for target in (bench.ours, bench.theirs):  # neither may still be busy with the last run's work
-        servers.wait_idle(target.server)
+        processes.wait_idle(target.server)
     if bench.worker is not None:  # nor may the analytics worker, still storing the last run's visits
-        servers.wait_idle(bench.worker)
+        processes.wait_idle(bench.worker)
 
 
 def _run_cases(bench: Bench) -> None:
@@ -282,10 +258,10 @@ def _run(bench: Bench, target: Target, case: str, round_number: int, rate: float
         recorder = spy.start(py_spy, target.server.process.pid, collapsed)
     try:
         loads_before = _database_loads(bench, target)
-        cpu_before = servers.cpu_seconds(target.server)
+        cpu_before = processes.group_cpu_seconds(target.server.process.pid)
         result = _wrk(bench, target, bench.load.duration_s, rate)
-        drain_s = servers.wait_idle(target.server)
-        cpu_s = servers.cpu_seconds(target.server) - cpu_before
+        drain_s = processes.wait_idle(target.server)
+        cpu_s = processes.group_cpu_seconds(target.server.process.pid) - cpu_before
         loads_after = _database_loads(bench, target)
         loads = None if loads_before is None or loads_after is None else loads_after - loads_before
         result = replace(result, drain_s=drain_s, cpu_s=cpu_s, loads=loads)
@@ -293,7 +269,7 @@ def _run(bench: Bench, target: Target, case: str, round_number: int, rate: float
         if profile:
             spy.finish(recorder, timeout_s=30)
     if profile and collapsed.exists():
-        print(f"\nprofile of scalebox, peak ({collapsed}):\n{spy.summarise(collapsed)}\n")
+        print(f"\nprofile of scalebox, peak ({collapsed}):\n{spy.summarise(collapsed, PROFILED_PACKAGES)}\n")
     return result
 
 
@@ -343,13 +319,9 @@ def _row(bench: Bench, case: str) -> Row:
         theirs=loadgen.median_result(other),
         spread_ours=loadgen.spread(mine),
         spread_theirs=loadgen.spread(other),
-        per_cpu_ours=loadgen.median_per_cpu_second(mine),
-        per_cpu_theirs=loadgen.median_per_cpu_second(other),
+        per_cpu_ours=wrk_runs.median_per_cpu_second(mine),
+        per_cpu_theirs=wrk_runs.median_per_cpu_second(other),
     )
-
-
-def _command(argv: list[str]) -> str:
-    return shlex.join([".venv/bin/python", "bench/shortener/run.py", *argv])
 
 
 if __name__ == "__main__":

@@ -1,26 +1,22 @@
 """The two servers under test: scalebox's shortener and nginx with a static map of the same redirects.
 
-Each runs in its own process group on loopback, is waited for on GET /healthz, and is stopped for sure
-(SIGTERM to the group, SIGKILL after a grace period).
+Each runs in its own process group on loopback (bench.common.processes), is waited for on GET /healthz,
+and is stopped for sure (SIGTERM to the group, SIGKILL after a grace period).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from bench.common import processes
+from bench.common.processes import HOST, Server
+
 REPO = Path(__file__).resolve().parents[2]
 SCALEBOX = REPO / ".venv" / "bin" / "scalebox"
 ACCOUNT = "bench"
@@ -74,33 +70,6 @@ http {{
     }}
 }}
 """
-
-
-@dataclass
-class Server:
-    """One running server under test."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def find_nginx() -> str:
@@ -177,21 +146,29 @@ def stored_visits_cli(work_dir: Path) -> int | None:
     return None
 
 
-def start_ours(work_dir: Path, *, separate_worker: bool) -> Server:
+def start_ours(work_dir: Path, *, separate_worker: bool, serving_processes: int = 1) -> Server:
     """`scalebox shortener serve`; with `separate_worker` it runs no analytics consumer itself."""
-    port = free_port()
-    command = [str(SCALEBOX), "shortener", "serve", "--port", str(port)]
+    port = processes.free_port()
+    command = [
+        str(SCALEBOX),
+        "shortener",
+        "serve",
+        "--port",
+        str(port),
+        "--processes",
+        str(serving_processes),
+    ]
     env = ours_env(work_dir)
     if separate_worker:
         env["SCALEBOX_SHORTENER_WORKERS"] = "false"
-    return _spawn("scalebox", port, command, env, work_dir)
+    return processes.spawn("scalebox", port, command, env, work_dir)
 
 
 def start_worker(work_dir: Path, niceness: int) -> Server:
     """`scalebox shortener worker` (the analytics consumer alone) at a lower CPU priority: background
     work that yields the CPU to the redirects and catches up when they leave some."""
     command = ["nice", "-n", str(niceness), str(SCALEBOX), "shortener", "worker"]
-    worker = _spawn("analytics-worker", 0, command, ours_env(work_dir), work_dir)
+    worker = processes.spawn("analytics-worker", 0, command, ours_env(work_dir), work_dir)
     deadline = time.monotonic() + 90.0
     while "shortener worker running" not in worker.log_tail():
         if worker.process.poll() is not None or time.monotonic() > deadline:
@@ -235,7 +212,7 @@ def _nginx_string(value: str) -> str:
 
 
 def start_nginx(nginx: str, work_dir: Path, links: Sequence[tuple[str, str]], workers: int) -> Server:
-    port = free_port()
+    port = processes.free_port()
     config, _ = write_nginx_config(work_dir, links, workers, port)
     checked = subprocess.run(
         [nginx, "-t", "-q", "-p", str(work_dir), "-c", str(config), "-e", str(work_dir / "nginx-t.log")],
@@ -262,92 +239,13 @@ def start_nginx(nginx: str, work_dir: Path, links: Sequence[tuple[str, str]], wo
         "-g",
         "daemon off;",
     ]
-    return _spawn("nginx", port, command, dict(os.environ), work_dir)
+    return processes.spawn("nginx", port, command, dict(os.environ), work_dir)
 
 
 # ---------------------------------------------------------------------------------------------
 # both
 
 
-def _spawn(name: str, port: int, command: list[str], env: dict[str, str], work_dir: Path) -> Server:
-    log_path = work_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=work_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() kills it and any children
-        )
-    return Server(name, port, process, log_path)
-
-
-def wait_ready(server: Server, timeout_s: float = 90.0) -> None:
-    """Poll GET /healthz until it answers 200."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{server.name} did not answer within {timeout_s:.0f} s:\n{server.log_tail()}")
-
-
-def stop(server: Server, grace_s: float = 10.0) -> None:
-    """SIGTERM the server's process group, SIGKILL it after `grace_s`; safe to call twice."""
-    if server.process.poll() is None:
-        _signal_group(server.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=grace_s)
-    _signal_group(server.process.pid, signal.SIGKILL)  # stragglers in the group (nginx workers), if any
-    if server.process.poll() is None:
-        server.process.wait(timeout=grace_s)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def cpu_seconds(server: Server) -> float:
-    """User plus system CPU time used so far by every live process of the server's process group
-    (nginx's master and workers; scalebox's one process with all its threads)."""
-    clock_tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited meanwhile
-        if int(fields[2]) == server.process.pid:  # pgrp: the group leader is the process we started
-            total += int(fields[11]) + int(fields[12])
-    return total / clock_tick
-
-
-def wait_idle(
-    server: Server, busy_max: float = 0.05, window_s: float = 0.5, timeout_s: float = 300.0
-) -> float:
-    """Wait until the server uses under `busy_max` of a core over `window_s`; returns the seconds waited.
-
-    scalebox stores the visits of a run in its background analytics consumer after answering, so a
-    run leaves it busy for a while; the next measurement must not share the CPU with that.
-    """
-    started = time.monotonic()
-    deadline = started + timeout_s
-    before = cpu_seconds(server)
-    while time.monotonic() < deadline:
-        time.sleep(window_s)
-        after = cpu_seconds(server)
-        if after - before < busy_max * window_s:
-            return max(0.0, time.monotonic() - started - window_s)  # busy until this window began
-        before = after
-    raise RuntimeError(f"{server.name} was still busy after {timeout_s:.0f} s")
+def wait_ready(server: Server) -> None:
+    """Poll GET /healthz (both servers have it) until it answers 200."""
+    processes.wait_ready(server, "/healthz")

@@ -1,6 +1,6 @@
-"""Optional profiling of the scalebox server with py-spy while a case runs, and a plain-text summary of
-where the samples fell (by function and by package). py-spy comes from a throwaway venv: it is no
-dependency of scalebox."""
+"""Optional profiling of a scalebox server with py-spy while a harness measures it, and a plain-text
+summary of where the samples fell (by function and by package). py-spy is no dependency of scalebox:
+the harnesses take any py-spy binary (--py-spy), from a throwaway venv or installed by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
-_PACKAGES = (
+# The by-package view names these (first match wins); the rest fall back to their top folder. A harness
+# adds its own libraries between the web stack and the standard library (see summarise()).
+_STACK = (
     "scalebox",
     "uvicorn",
     "httptools",
@@ -27,7 +29,8 @@ _PACKAGES = (
     "markupsafe",
     "structlog",
     "prometheus_client",
-    "zstandard",
+)
+_STDLIB = (
     "asyncio",
     "json",
     "logging",
@@ -94,8 +97,10 @@ def finish(process: subprocess.Popen[bytes], timeout_s: float) -> None:
         process.wait()
 
 
-def summarise(collapsed: Path, top: int = 20) -> str:
-    """Self and inclusive shares of the samples, by function and by package."""
+def summarise(collapsed: Path, extra_packages: tuple[str, ...] = (), top: int = 20) -> str:
+    """Self and inclusive shares of the samples, by function and by package; `extra_packages` are the
+    harness's own libraries for the by-package view."""
+    known = (*_STACK, *extra_packages, *_STDLIB)
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     packages: Counter[str] = Counter()
@@ -113,7 +118,7 @@ def summarise(collapsed: Path, top: int = 20) -> str:
         for label in set(frames):
             if not any(part in label for part in _PLUMBING):
                 inclusive[label] += count
-        packages[_package(stack.split(";")[-1])] += count
+        packages[_package(stack.split(";")[-1], known)] += count
     if not total:
         return "(no samples)"
     lines = [f"{total} samples"]
@@ -143,10 +148,10 @@ def _short(path: str) -> str:
     return path.rsplit("/lib/python3", 1)[-1].split("/", 1)[-1]
 
 
-def _package(frame: str) -> str:
+def _package(frame: str, known: tuple[str, ...]) -> str:
     match = _FRAME.match(frame.strip())
     path = _short(match["file"]) if match else frame
-    for package in _PACKAGES:
+    for package in known:
         if path.startswith((f"{package}/", f"{package}.")) or f"/{package}/" in path:
             return package
     return path.split("/", 1)[0] or path
