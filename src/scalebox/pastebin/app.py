@@ -23,6 +23,7 @@ from scalebox.core.ids import SnowflakeGenerator
 from scalebox.core.ratelimit import RateLimiter, open_rate_limiter
 from scalebox.core.settings import ensure_secret_key
 from scalebox.core.web import WebSettings, create_app
+from scalebox.core.web.accounts import wire_accounts
 from scalebox.core.web.app import AppParts
 from scalebox.core.web.csrf import BrowserIdMiddleware
 from scalebox.pastebin.http import build_pages, routers
@@ -159,6 +160,7 @@ def build_app(
             settings, clock=clock, rng=rng, registry=registry, secret=secret
         ) as pastebin:
             app.state.pastebin = pastebin
+            app.state.accounts = wire_accounts("pastebin", pastebin)
             holder["pastebin"] = pastebin
             workers = Workers(
                 events=pastebin.events,

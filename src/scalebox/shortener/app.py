@@ -30,6 +30,7 @@ from scalebox.core.ids import SnowflakeGenerator
 from scalebox.core.ratelimit import open_rate_limiter
 from scalebox.core.settings import ensure_secret_key
 from scalebox.core.web import WebSettings, create_app
+from scalebox.core.web.accounts import wire_accounts
 from scalebox.core.web.app import AppParts
 from scalebox.core.web.csrf import BrowserIdMiddleware
 from scalebox.shortener.analytics import Enricher
@@ -249,6 +250,7 @@ def build_app(
             settings, clock=clock, rng=rng, registry=registry, secret=secret
         ) as shortener:
             app.state.shortener = shortener
+            app.state.accounts = wire_accounts("shortener", shortener, key_header_first="x-api-key")
             holder["shortener"] = shortener
             workers = Workers(shortener)
             tasks = workers.start(background=settings.workers)

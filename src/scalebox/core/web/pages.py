@@ -33,8 +33,14 @@ class Pages:
         globals_: Mapping[str, Any] | None = None,
     ) -> None:
         self.env = jinja2.Environment(
+            # The system's templates win; core's fill in (base.html, error.html, the account pages),
+            # and stay reachable as "core/<name>" so a system's template can extend the one it replaces.
             loader=jinja2.ChoiceLoader(
-                [jinja2.FileSystemLoader(template_dir), jinja2.FileSystemLoader(CORE_TEMPLATES)]
+                [
+                    jinja2.FileSystemLoader(template_dir),
+                    jinja2.FileSystemLoader(CORE_TEMPLATES),
+                    jinja2.PrefixLoader({"core": jinja2.FileSystemLoader(CORE_TEMPLATES)}),
+                ]
             ),
             autoescape=True,
             auto_reload=False,

@@ -14,11 +14,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scalebox.core.errors import DomainError, ForbiddenError, InvalidError, LimitExceededError
 from scalebox.core.web.errors import status_for
+from scalebox.core.web.forms import form_text
 from scalebox.pastebin import render
 from scalebox.pastebin.domain import DEFAULT_EXPIRY, EXPIRY_LABELS, FILES_MAX, Draft, PasteRequest, Visibility
 from scalebox.pastebin.errors import InvalidPasteError, PasteTooLargeError
 from scalebox.pastebin.http.deps import pastebin, viewer
-from scalebox.pastebin.http.view import NO_STORE, form_text, form_texts, read_form, render_page
+from scalebox.pastebin.http.view import NO_STORE, form_texts, read_form, render_page
 from scalebox.pastebin.service import Viewer
 
 router = APIRouter(include_in_schema=False)

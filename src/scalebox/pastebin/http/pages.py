@@ -15,19 +15,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scalebox.core.errors import LimitExceededError
+from scalebox.core.web.forms import form_text, local_path
 from scalebox.pastebin import render
 from scalebox.pastebin.domain import Paste, PasteFile, token_hash
 from scalebox.pastebin.errors import PasswordRequiredError, PasteNotFoundError
 from scalebox.pastebin.http.deps import base_url, pastebin, viewer
 from scalebox.pastebin.http.routing import hot_route
-from scalebox.pastebin.http.view import (
-    NO_STORE,
-    form_text,
-    local_path,
-    pygments_stylesheet,
-    read_form,
-    render_page,
-)
+from scalebox.pastebin.http.view import NO_STORE, pygments_stylesheet, read_form, render_page
 from scalebox.pastebin.service import Opened, Viewer
 
 router = APIRouter(include_in_schema=False)

@@ -8,14 +8,13 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse
 
 from scalebox.core.web import Pages
-from scalebox.core.web.csrf import CSRF_FIELD, verify_csrf
+from scalebox.core.web import forms as core_forms
 from scalebox.pastebin import render
 from scalebox.pastebin.http.deps import pastebin
 
@@ -38,30 +37,12 @@ def render_page(
 
 
 async def read_form(request: Request) -> FormData:
-    """The posted form, after checking its CSRF token (CsrfFailedError, a 403, when it does not match)."""
-    form = await request.form(max_files=0, max_fields=FORM_FIELDS_MAX)
-    verify_csrf(request, form_text(form, CSRF_FIELD) or None)
-    return form
-
-
-def form_text(form: FormData, name: str) -> str:
-    """A text field's value; "" when missing (or when a file was sent in its place)."""
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
+    """The posted form, CSRF-checked, with the pastebin's field limit (multi-file pastes post many)."""
+    return await core_forms.read_form(request, fields_max=FORM_FIELDS_MAX)
 
 
 def form_texts(form: FormData, name: str) -> list[str]:
     return [value if isinstance(value, str) else "" for value in form.getlist(name)]
-
-
-def local_path(target: str | None, default: str = "/") -> str:
-    """`target` when it is a path on this site, else `default`: redirects never leave the site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    if any(ord(char) < 32 or ord(char) == 127 for char in target):
-        return default
-    parts = urlsplit(target)
-    return default if parts.scheme or parts.netloc else target
 
 
 def relative_time(moment: datetime, now: datetime) -> str:

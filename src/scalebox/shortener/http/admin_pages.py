@@ -11,8 +11,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scalebox.core.auth import Account
 from scalebox.core.errors import DomainError, NotFoundError
+from scalebox.core.web.forms import form_text
 from scalebox.shortener.http.deps import actor, current_account, shortener
-from scalebox.shortener.http.pages import form_text, read_form, refusal, render_page
+from scalebox.shortener.http.pages import read_form, refusal, render_page
 
 router = APIRouter(include_in_schema=False)
 

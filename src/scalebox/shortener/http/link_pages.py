@@ -13,18 +13,11 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scalebox.core.errors import DomainError
+from scalebox.core.web.forms import form_text
 from scalebox.shortener.domain import CONDITION_TYPES, CONDITIONS_MAX, RULES_MAX, Link, RedirectRule
 from scalebox.shortener.http.account_pages import require_account
 from scalebox.shortener.http.deps import actor, current_account, shortener
-from scalebox.shortener.http.pages import (
-    LinkForm,
-    Refusal,
-    form_text,
-    read_form,
-    refusal,
-    render_page,
-    short_url,
-)
+from scalebox.shortener.http.pages import LinkForm, Refusal, read_form, refusal, render_page, short_url
 
 router = APIRouter(include_in_schema=False)
 

@@ -14,19 +14,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 
 from scalebox.core.auth import Account
 from scalebox.core.errors import DomainError, LimitExceededError
+from scalebox.core.web.forms import form_text
 from scalebox.shortener import transfer
 from scalebox.shortener.domain import Link
 from scalebox.shortener.http.account_pages import require_account
 from scalebox.shortener.http.deps import base_url, client_ip, current_account, shortener
-from scalebox.shortener.http.pages import (
-    NO_STORE,
-    form_text,
-    read_form,
-    refusal,
-    render_page,
-    sentence,
-    split_tags,
-)
+from scalebox.shortener.http.pages import NO_STORE, read_form, refusal, render_page, sentence, split_tags
 from scalebox.shortener.ports import LinkQuery, OrderField
 from scalebox.shortener.service.links import Actor, LinkService, LinkSpec
 

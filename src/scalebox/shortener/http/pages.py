@@ -14,8 +14,9 @@ from starlette.responses import HTMLResponse
 
 from scalebox.core.errors import DomainError, InvalidError, UnauthorizedError
 from scalebox.core.web import Pages
-from scalebox.core.web.csrf import CSRF_FIELD, verify_csrf
+from scalebox.core.web import forms as core_forms
 from scalebox.core.web.errors import status_for
+from scalebox.core.web.forms import form_text
 from scalebox.shortener.domain import REDIRECT_TYPES, Link
 from scalebox.shortener.errors import InvalidLinkError, SlugTakenError
 from scalebox.shortener.http.deps import actor, base_url, current_account, shortener
@@ -64,25 +65,8 @@ def render_page(
 
 
 async def read_form(request: Request, *, max_files: int = 0) -> FormData:
-    """The posted form, after checking its CSRF token (CsrfFailedError, a 403, when it does not match)."""
-    form = await request.form(max_files=max_files, max_fields=FORM_FIELDS_MAX)
-    verify_csrf(request, form_text(form, CSRF_FIELD) or None)
-    return form
-
-
-def form_text(form: FormData, name: str) -> str:
-    """A text field's value; "" when missing (or when a file was sent in its place)."""
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def local_path(target: str | None, default: str = "/") -> str:
-    """`target` when it is a path on this site, else `default`: redirects never leave the site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    if any(ord(char) < 32 or ord(char) == 127 for char in target):
-        return default
-    return target
+    """The posted form, CSRF-checked, with the shortener's field limit (bulk and rules forms post many)."""
+    return await core_forms.read_form(request, fields_max=FORM_FIELDS_MAX, files_max=max_files)
 
 
 @dataclass(frozen=True, slots=True)
