@@ -13,8 +13,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from scalebox.core.web.forms import local_path
 from scalebox.pastebin.app import build_app
-from scalebox.pastebin.http.view import local_path, relative_time
+from scalebox.pastebin.http.view import relative_time
 from scalebox.pastebin.settings import PastebinSettings
 
 BASE = "http://pastebin.test"
