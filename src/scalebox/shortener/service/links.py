@@ -430,7 +430,8 @@ class LinkService:
         return await self._repo.blocked_domains()
 
     async def rescan(self) -> int:
-        """Disable enabled links whose target (or a rule's target) became blocked; returns how many."""
+        """Disable enabled links whose long URL's domain became blocked; returns how many. (A rule's
+        target is checked when the rule is set, not rescanned.)"""
         await self.refresh_blocklist()
         if not self.blocklist.domains:
             return 0
