@@ -16,6 +16,7 @@ from scalebox.core.errors import ForbiddenError
 from scalebox.core.events import EventBus
 from scalebox.core.ids import random_base62
 from scalebox.core.ratelimit import RateLimiter
+from scalebox.core.singleflight import SingleFlight
 from scalebox.pastebin import content, render, scan, search
 from scalebox.pastebin.domain import (
     ID_LENGTH,
@@ -84,7 +85,7 @@ class PasteService:
         self.events, self.limiter, self.clock, self.rng = events, limiter, clock, rng
         self.limits, self.stats = limits, stats
         self._pending_views: Counter[str] = Counter()
-        self._inflight: dict[str, asyncio.Future[Paste | None]] = {}
+        self._inflight: SingleFlight[str, Paste | None] = SingleFlight()
 
     # -- create ------------------------------------------------------------------------------------
 
@@ -246,23 +247,8 @@ class PasteService:
             self.stats.record_cache(hit=True)
             return _decode_paste(cached)
         self.stats.record_cache(hit=False)
-        # Singleflight: concurrent misses for one paste (a viral link) share one database read.
-        inflight = self._inflight.get(paste_id)
-        if inflight is not None:
-            return await asyncio.shield(inflight)
-        future: asyncio.Future[Paste | None] = asyncio.get_running_loop().create_future()
-        self._inflight[paste_id] = future
-        try:
-            paste = await self._load_meta(paste_id)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here, so an unawaited failure is not logged as lost
-            raise
-        else:
-            future.set_result(paste)
-            return paste
-        finally:
-            del self._inflight[paste_id]
+        # Concurrent misses for one paste (a viral link) share one database read.
+        return await self._inflight.run(paste_id, lambda: self._load_meta(paste_id))
 
     async def _load_meta(self, paste_id: str) -> Paste | None:
         paste = await self.repo.get(paste_id)

@@ -29,6 +29,7 @@ import orjson
 from scalebox.core.cache import Cache
 from scalebox.core.clock import Clock
 from scalebox.core.events import BATCH_RECORDS_MAX, EventBus
+from scalebox.core.singleflight import SingleFlight
 from scalebox.shortener.domain import VISITS_PER_EVENT_MAX, Link, Visit, VisitFields, visit_wire
 from scalebox.shortener.storage.sql import rules_from_json, rules_to_json
 
@@ -105,7 +106,7 @@ class LinkSource:
         self._shared = shared
         self._events = events
         self.lru = LinkLru(settings.lru_entries, clock.monotonic)
-        self._inflight: dict[str, asyncio.Future[Link | None]] = {}
+        self._inflight: SingleFlight[str, Link | None] = SingleFlight()
         self.shared_hits = 0
         self.loads = 0
 
@@ -117,23 +118,8 @@ class LinkSource:
         found, link = self.lru.get(folded)
         if found:
             return link
-        # Single flight: concurrent misses for one code share one load.
-        pending = self._inflight.get(folded)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Link | None] = asyncio.get_running_loop().create_future()
-        self._inflight[folded] = future
-        try:
-            link = await self._find_uncached(folded)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here, so a load with no other waiter logs nothing
-            raise
-        else:
-            future.set_result(link)
-            return link
-        finally:
-            del self._inflight[folded]
+        # Concurrent misses for one code share one load.
+        return await self._inflight.run(folded, lambda: self._find_uncached(folded))
 
     async def _find_uncached(self, folded: str) -> Link | None:
         if self._shared is not None:
