@@ -6,80 +6,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser import TIMEOUT_MS, Session, chromium
 from tests.servers import ServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("pastebin-server")]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
 TAB_PRESSES_MAX = 40
 
 CODE = 'def greet(name: str) -> str:\n    return f"hello {name}"\n\n\nprint(greet("world"))\n'
 
 
-@dataclass
-class Session:
-    """One browser context's page and every console error or uncaught exception it reported."""
-
-    page: Page
-    screenshot_path: Path
-    errors: list[str] = field(default_factory=list)
-
-    def on_console(self, message: ConsoleMessage) -> None:
-        where = message.location.get("url", "")
-        if message.type == "error":
-            self.errors.append(f"console: {message.text} ({where})")
-
-    @contextmanager
-    def screenshot_on_failure(self) -> Iterator[None]:
-        try:
-            yield
-        except (AssertionError, PlaywrightError) as exc:
-            try:
-                self.page.screenshot(path=str(self.screenshot_path), full_page=True)
-                where = f"screenshot: {self.screenshot_path}"
-            except PlaywrightError as shot_error:
-                where = f"no screenshot ({shot_error.message})"
-            raise AssertionError(f"{exc}\n{where}\nat {self.page.url}") from exc
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (`make test` installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def session(browser: Browser, pastebin: ServerProcess, tmp_path: Path) -> Iterator[Session]:
     context = browser.new_context(base_url=pastebin.url, color_scheme="light")
     context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    session = Session(page, tmp_path / "failure.png")
-    page.on("console", session.on_console)
-    page.on("pageerror", lambda error: session.errors.append(f"uncaught: {error}"))
+    session = Session(context.new_page(), tmp_path / "failure.png")
     try:
         yield session
     finally:
@@ -105,7 +57,7 @@ def create_in_editor(
 
 def test_editor_creates_highlighted_paste_with_line_anchors_and_raw_view(session: Session):
     page = session.page
-    with session.screenshot_on_failure():
+    with session.report_failure():
         paste_id = create_in_editor(page, content=CODE, title="Greeting in Python", lexer="python")
 
         expect(page.locator("h1#paste-title")).to_have_text("Greeting in Python")
@@ -128,7 +80,7 @@ def test_editor_creates_highlighted_paste_with_line_anchors_and_raw_view(session
 def test_burn_after_reading_paste_reveals_once_then_is_gone(session: Session):
     page = session.page
     secret = "read me once, then I am gone\n"
-    with session.screenshot_on_failure():
+    with session.report_failure():
         paste_id = create_in_editor(page, content=secret, title="Burner", burn=True)
 
         expect(page.locator("#file-1")).to_have_count(0)  # the gate hides the text until asked
@@ -149,7 +101,7 @@ def test_burn_after_reading_paste_reveals_once_then_is_gone(session: Session):
 
 def test_removal_link_deletes_paste_after_confirmation(session: Session):
     page = session.page
-    with session.screenshot_on_failure():
+    with session.report_failure():
         paste_id = create_in_editor(page, content="delete me with my removal link\n", title="Doomed")
         removal = page.locator("#removal-link").inner_text().strip()
 
@@ -171,7 +123,7 @@ def test_removal_link_deletes_paste_after_confirmation(session: Session):
 
 def test_editor_shows_visible_keyboard_focus_on_first_field(session: Session):
     page = session.page
-    with session.screenshot_on_failure():
+    with session.report_failure():
         page.goto("/")
         title = page.get_by_label("Title")
         for _ in range(TAB_PRESSES_MAX):

@@ -7,30 +7,17 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.browser import TIMEOUT_MS, Session, chromium
 from tests.servers import HOST, ServerProcess, scalebox_argv, scalebox_env, start_server, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("shortener-server")]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
 VISIT_STORED_TIMEOUT_SECONDS = 10.0  # the consumer stores visits within ~100 ms; CI machines are slow
 # A desktop browser's agent: headless Chromium announces itself as HeadlessChrome, which counts as a bot.
 DESKTOP_AGENT = (
@@ -85,41 +72,8 @@ def shortener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (`make test` installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@dataclass
-class Session:
-    """One browser context's page and every console error or uncaught exception it reported."""
-
-    page: Page
-    server: ServerProcess
-    screenshot_path: Path
-    errors: list[str] = field(default_factory=list)
-
-    def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(f"console: {message.text} ({message.location.get('url', '')})")
-
-    @contextmanager
-    def report_failure(self) -> Iterator[None]:
-        """On failure: a screenshot, the page's address and the server's log in the message."""
-        try:
-            yield
-        except (AssertionError, PlaywrightError) as exc:
-            try:
-                self.page.screenshot(path=str(self.screenshot_path), full_page=True)
-                where = f"screenshot: {self.screenshot_path}"
-            except PlaywrightError as shot_error:
-                where = f"no screenshot ({shot_error.message})"
-            raise AssertionError(f"{exc}\n{where}\nat {self.page.url}\n{self.server.log_tail()}") from exc
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -135,11 +89,7 @@ def context(browser: Browser, shortener: ServerProcess) -> Iterator[BrowserConte
 
 @pytest.fixture
 def session(context: BrowserContext, shortener: ServerProcess, tmp_path: Path) -> Session:
-    page = context.new_page()
-    session = Session(page, shortener, tmp_path / "failure.png")
-    page.on("console", session.on_console)
-    page.on("pageerror", lambda error: session.errors.append(f"uncaught: {error}"))
-    return session
+    return Session(context.new_page(), tmp_path / "failure.png", describe=shortener.log_tail)
 
 
 def sign_up(page: Page, username: str) -> None:
@@ -157,7 +107,7 @@ def visits_shown(page: Page) -> str:
 
 
 def test_short_link_made_on_the_home_page_is_followed_and_counted_on_its_dashboard(
-    session: Session, landing: str
+    session: Session, shortener: ServerProcess, landing: str
 ) -> None:
     page = session.page
     long_url = f"{landing}/spring/sale?ref=browser-test"
@@ -173,7 +123,7 @@ def test_short_link_made_on_the_home_page_is_followed_and_counted_on_its_dashboa
         expect(page.get_by_role("heading", name="Your short link is ready")).to_be_visible()
         short = page.locator("#short-url")
         short_url = short.get_attribute("href") or ""
-        assert re.fullmatch(rf"{re.escape(session.server.url)}/[A-Za-z0-9]{{7}}", short_url), short_url
+        assert re.fullmatch(rf"{re.escape(shortener.url)}/[A-Za-z0-9]{{7}}", short_url), short_url
         code = short_url.rsplit("/", 1)[1]
         qr_loaded = page.get_by_role("img", name=f"QR code for {short_url}").evaluate(
             "image => image.complete && image.naturalWidth > 0"
