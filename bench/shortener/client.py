@@ -171,14 +171,20 @@ def visit_counts(server: Server, api_key: str) -> VisitCounts:
     )
 
 
-def wait_stored(server: Server, api_key: str, timeout_s: float) -> tuple[VisitCounts, float]:
+def wait_stored(
+    server: Server, api_key: str, timeout_s: float, *, answered: int = 0
+) -> tuple[VisitCounts, float]:
     """Poll until every published visit is stored and nothing is left to publish, at most `timeout_s`.
+    With several server processes /metrics speaks for one of them, so then (answered > 0) the wait is
+    for the stored count to reach what the clients were answered.
 
     Returns the last counts and the seconds waited (so a timeout shows as counts that differ)."""
     started = time.monotonic()
     while True:
         counts = visit_counts(server, api_key)
         settled = counts.buffered == 0 and counts.published == counts.recorded - counts.dropped
+        if answered:
+            settled = counts.stored >= answered
         if settled and counts.stored >= counts.published:
             return counts, time.monotonic() - started
         if time.monotonic() - started > timeout_s:

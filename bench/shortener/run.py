@@ -300,7 +300,10 @@ def _progress(round_number: int, case: str, target: Target, result: Result) -> s
 
 def _visits(bench: Bench, api_key: str, work_dir: Path) -> Visits:
     ours = bench.ours.server
-    counts, waited = client.wait_stored(ours, api_key, bench.args.visits_timeout)
+    several = bench.args.workers > 1  # then /metrics answers for one of our processes at a time
+    counts, waited = client.wait_stored(
+        ours, api_key, bench.args.visits_timeout, answered=bench.tally.answered if several else 0
+    )
     print(f"visits: {counts} after {waited:.1f} s", flush=True)
     return Visits(
         answered=bench.tally.answered,
@@ -308,6 +311,7 @@ def _visits(bench: Bench, api_key: str, work_dir: Path) -> Visits:
         counts=counts,
         stored_cli=servers.stored_visits_cli(work_dir),
         waited_s=waited,
+        processes=bench.args.workers,
     )
 
 
