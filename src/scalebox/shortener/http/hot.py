@@ -60,7 +60,7 @@ class Plain:
 
 
 _PLAIN_MAX = 100_000
-_STATUS_LINES = {
+STATUS_LINES = {
     301: b"HTTP/1.1 301 Moved Permanently\r\n",
     302: b"HTTP/1.1 302 Found\r\n",
     307: b"HTTP/1.1 307 Temporary Redirect\r\n",
@@ -68,7 +68,12 @@ _STATUS_LINES = {
 }
 
 
-def _headers_from(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str, str]:
+def response_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A redirect's status line and headers as bytes; the Date header and the blank line follow."""
+    return STATUS_LINES[status] + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+
+
+def request_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str, str]:
     """(user-agent, referer, accept-language) in one pass over the raw headers."""
     user_agent = referer = accept_language = ""
     for name, value in headers:
@@ -132,7 +137,7 @@ class RedirectFastPath:
         if not found or link is None:
             return None
         now = sb.clock.now()
-        user_agent, referer, accept_language = _headers_from(headers)
+        user_agent, referer, accept_language = request_headers(headers)
         query = query_string.decode("latin-1")
         facts = VisitFacts.from_request(user_agent, accept_language, query) if link.rules else None
         unstored = sb.recorder.unstored(link) if link.max_visits is not None else 0
@@ -175,9 +180,8 @@ class RedirectFastPath:
                 return None
             if len(self._plain) >= _PLAIN_MAX:
                 self._plain.clear()
-            head = _STATUS_LINES[link.redirect_type] + b"".join(
-                name + b": " + value + b"\r\n"
-                for name, value in redirect_headers(link.redirect_type, link.long_url, link.crawlable)
+            head = response_head(
+                link.redirect_type, redirect_headers(link.redirect_type, link.long_url, link.crawlable)
             )
             plain = self._plain[folded] = Plain(link, head)
         return plain
@@ -205,7 +209,7 @@ class RedirectFastPath:
         elif status == 404 and not segment.startswith(("rest/", "api/", "static/")):
             kind = "invalid_short_url" if looks_like_code(segment) else "regular_404"
         if kind is not None:
-            user_agent, referer, _ = _headers_from(scope["headers"])
+            user_agent, referer, _ = request_headers(scope["headers"])
             query = scope["query_string"].decode("latin-1")
             visited = scope["path"] + (f"?{query}" if query else "")
             sb.recorder.record(

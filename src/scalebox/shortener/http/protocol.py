@@ -19,9 +19,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from scalebox.shortener.http.hot import RedirectFastPath
-
-_REASONS = {301: b"Moved Permanently", 302: b"Found", 307: b"Temporary Redirect", 308: b"Permanent Redirect"}
+from scalebox.shortener.domain import Link, VisitFields
+from scalebox.shortener.http.hot import RedirectFastPath, request_headers, response_head
 
 
 class _NoEvent:
@@ -75,26 +74,25 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
             client = self.client[0] if self.client else ""
             keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
             plain = fast_path.plain(shortener, path[1:].lower())
+            limited: Link | None = None
             if plain is not None and not (query and plain.link.forward_query):
                 # The common case, with nothing to work out per request but the visit.
-                link = plain.link
+                link, head = plain.link, plain.head
                 fast_path.fast += 1
-                self.transport.write(plain.head + self._date() + (b"\r\n" if keep_alive else _CLOSE))
-                self.cycle = _ANSWERED  # type: ignore[assignment]
-                user_agent, referer = _agent_and_referer(self.headers)
+                user_agent, referer, _ = request_headers(self.headers)
                 at_ms = int(shortener.clock.now().timestamp() * 1000)
-                shortener.recorder.record_fields(
-                    ("valid", at_ms, link.code, link.id, user_agent, referer, client, path, link.long_url)
-                )
+                visit: VisitFields = (
+                    "valid", at_ms, link.code, link.id, user_agent, referer, client, path, link.long_url
+                )  # fmt: skip
             else:
                 answer = fast_path.prepare(shortener, path, query, self.headers, client)
                 if answer is None:
                     return False
-                self.transport.write(
-                    _response(answer.status, answer.headers, self.server_state.default_headers, keep_alive)
-                )
-                self.cycle = _ANSWERED  # type: ignore[assignment]
-                shortener.recorder.record(answer.visit, answer.limited)
+                head = response_head(answer.status, answer.headers)
+                visit, limited = answer.visit.fields(), answer.limited
+            self.transport.write(head + self._date() + (b"\r\n" if keep_alive else _CLOSE))
+            self.cycle = _ANSWERED  # type: ignore[assignment]
+            shortener.recorder.record_fields(visit, limited)
             self.on_response_complete()
             if not keep_alive:
                 self.transport.close()
@@ -112,30 +110,3 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
 
 
 _CLOSE = b"connection: close\r\n\r\n"
-
-
-def _agent_and_referer(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
-    user_agent = referer = ""
-    for name, value in headers:
-        if name == b"user-agent":
-            user_agent = value.decode("latin-1")
-        elif name == b"referer":
-            referer = value.decode("latin-1")
-    return user_agent, referer
-
-
-def _response(
-    status: int,
-    headers: list[tuple[bytes, bytes]],
-    default_headers: list[tuple[bytes, bytes]],
-    keep_alive: bool,
-) -> bytes:
-    parts: list[Any] = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Redirect"))]
-    for name, value in default_headers:
-        parts += (name, b": ", value, b"\r\n")
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    if not keep_alive:
-        parts.append(b"connection: close\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
