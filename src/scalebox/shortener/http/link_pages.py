@@ -18,6 +18,7 @@ from scalebox.shortener.domain import CONDITION_TYPES, CONDITIONS_MAX, RULES_MAX
 from scalebox.shortener.http.account_pages import require_account
 from scalebox.shortener.http.deps import actor, current_account, shortener
 from scalebox.shortener.http.pages import LinkForm, Refusal, read_form, refusal, render_page, short_url
+from scalebox.shortener.service.links import Actor, LinkService
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,13 +118,30 @@ _SAVED = {
 }
 
 
-@router.post("/links/{code}")
-async def edit_link(request: Request, code: str) -> Response:
+@dataclass(frozen=True, slots=True)
+class _Posted:
+    """A signed-in owner's form about one of their links: the form, who, the service, the link."""
+
+    form: FormData
+    who: Actor
+    links: LinkService
+    link: Link
+
+
+async def _posted(request: Request, code: str) -> _Posted:
+    """The prologue of every form on a link's page: signed in, CSRF-checked, and the link theirs
+    (LinkNotFoundError, a 404, otherwise)."""
     await require_account(request)
     form = await read_form(request)
     who = await actor(request)
     links = shortener(request).links
-    link = await links.get(who, code)
+    return _Posted(form, who, links, await links.get(who, code))
+
+
+@router.post("/links/{code}")
+async def edit_link(request: Request, code: str) -> Response:
+    posted = await _posted(request, code)
+    form, who, links, link = posted.form, posted.who, posted.links, posted.link
     link_form = LinkForm.read(form)
     link_form.custom_slug = link.code if link.custom else ""
     try:
@@ -135,11 +153,8 @@ async def edit_link(request: Request, code: str) -> Response:
 
 @router.post("/links/{code}/state")
 async def set_state(request: Request, code: str) -> Response:
-    await require_account(request)
-    form = await read_form(request)
-    who = await actor(request)
-    links = shortener(request).links
-    link = await links.get(who, code)
+    posted = await _posted(request, code)
+    form, who, links, link = posted.form, posted.who, posted.links, posted.link
     disable = form_text(form, "disabled") == "1"
     try:
         await links.edit(who, link.code, {"disabled": disable})
@@ -151,11 +166,8 @@ async def set_state(request: Request, code: str) -> Response:
 
 @router.post("/links/{code}/rules")
 async def save_rules(request: Request, code: str) -> Response:
-    await require_account(request)
-    form = await read_form(request)
-    who = await actor(request)
-    links = shortener(request).links
-    link = await links.get(who, code)
+    posted = await _posted(request, code)
+    form, who, links, link = posted.form, posted.who, posted.links, posted.link
     rows = read_rules(form)
     try:
         await links.set_rules(who, link.code, [row.to_json() for row in rows])
@@ -174,12 +186,9 @@ async def confirm_delete(request: Request, code: str) -> Response:
 
 @router.post("/links/{code}/delete")
 async def delete_link(request: Request, code: str) -> Response:
-    await require_account(request)
-    await read_form(request)
-    who = await actor(request)
-    links = shortener(request).links
-    link = await links.get(who, code)
-    await links.delete(who, link.code)
+    posted = await _posted(request, code)
+    await posted.links.delete(posted.who, posted.link.code)
+    link = posted.link
     return RedirectResponse(f"/links?deleted={quote(link.code, safe='')}", status_code=303)
 
 
