@@ -24,13 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from scalebox.core.cache import Cache
 from scalebox.core.clock import Clock
 from scalebox.core.events import BATCH_RECORDS_MAX, EventBus
 from scalebox.core.singleflight import SingleFlight
-from scalebox.shortener.domain import VISITS_PER_EVENT_MAX, Link, Visit, VisitFields, visit_wire
+from scalebox.shortener.domain import VISITS_PER_EVENT_MAX, Link, Visit, VisitFields, encode_visits
 from scalebox.shortener.storage.sql import rules_from_json, rules_to_json
 
 logger = logging.getLogger(__name__)
@@ -306,9 +304,7 @@ class VisitRecorder:
             records = [
                 (
                     b"",
-                    orjson.dumps(
-                        [visit_wire(fields) for fields in batch[start : start + VISITS_PER_EVENT_MAX]]
-                    ),
+                    encode_visits(batch[start : start + VISITS_PER_EVENT_MAX]),
                 )
                 for start in range(0, len(batch), VISITS_PER_EVENT_MAX)
             ]
