@@ -147,19 +147,22 @@ def started_children(server: ServerProcess) -> dict[str, int]:
 
 
 @pytest.fixture
-def up_ports() -> tuple[int, int, int]:
-    return free_port(), free_port(), free_port()
+def up_ports() -> tuple[int, int, int, int, int]:
+    """Console, pastebin, shortener, object store S3 API, object store console."""
+    return free_port(), free_port(), free_port(), free_port(), free_port()
 
 
 @pytest.fixture
-def scalebox_up(tmp_path: Path, up_ports: tuple[int, int, int]) -> Iterator[ServerProcess]:
+def scalebox_up(tmp_path: Path, up_ports: tuple[int, int, int, int, int]) -> Iterator[ServerProcess]:
     """`python -m scalebox up` in its own session; the console on the first port answers GET /."""
-    console_port, pastebin_port, shortener_port = up_ports
+    console_port, pastebin_port, shortener_port, s3_port, objectstore_port = up_ports
     env = scalebox_env(
         tmp_path / "data",
         SCALEBOX_CONSOLE_PORT=str(console_port),
         SCALEBOX_PASTEBIN_PORT=str(pastebin_port),
         SCALEBOX_SHORTENER_PORT=str(shortener_port),
+        SCALEBOX_OBJECTSTORE_PORT=str(s3_port),
+        SCALEBOX_OBJECTSTORE_CONSOLE_PORT=str(objectstore_port),
         SCALEBOX_CONSOLE_POLL_SECONDS="0.2",  # so the page turns "up" soon after the pastebin does
     )
     server = start_server(
@@ -183,7 +186,7 @@ def scalebox_up(tmp_path: Path, up_ports: tuple[int, int, int]) -> Iterator[Serv
 
 @pytest.mark.integration
 def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
-    scalebox_up: ServerProcess, up_ports: tuple[int, int, int], tmp_path: Path
+    scalebox_up: ServerProcess, up_ports: tuple[int, int, int, int, int], tmp_path: Path
 ):
     pastebin_url = f"http://127.0.0.1:{up_ports[1]}"
     shortener_url = f"http://127.0.0.1:{up_ports[2]}"
@@ -191,7 +194,11 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
 
         def console_shows_every_system_up() -> bool:
             systems = client.get(f"{scalebox_up.url}/api/systems").json()["systems"]
-            return [(s["name"], s["health"]) for s in systems] == [("pastebin", "up"), ("shortener", "up")]
+            return [(s["name"], s["health"]) for s in systems] == [
+                ("pastebin", "up"),
+                ("shortener", "up"),
+                ("objectstore", "up"),
+            ]
 
         wait_until(
             console_shows_every_system_up,
@@ -200,6 +207,9 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
         )
         page = client.get(f"{scalebox_up.url}/")
         assert client.get(f"{shortener_url}/api/stats").json()["system"] == "shortener"
+        anonymous = client.get(f"http://127.0.0.1:{up_ports[3]}/")  # the S3 API, asked without a key
+        assert anonymous.status_code == 403
+        assert "<Code>AccessDenied</Code>" in anonymous.text
     assert 'data-system="pastebin"' in page.text
     assert 'data-system="shortener"' in page.text
     assert re.search(r'data-field="health">up<', page.text), page.text
@@ -222,7 +232,7 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
 
     children = started_children(scalebox_up)
     assert (tmp_path / "data" / "shortener" / "shortener.db").is_file()
-    assert set(children) == {"console", "pastebin", "shortener"}, scalebox_up.log_tail()
+    assert set(children) == {"console", "pastebin", "shortener", "objectstore"}, scalebox_up.log_tail()
     scalebox_up.process.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
     try:
         code = scalebox_up.process.wait(timeout=UP_STOP_TIMEOUT_SECONDS)

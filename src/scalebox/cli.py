@@ -12,24 +12,27 @@ import typer
 from scalebox import __version__
 from scalebox.console import cli as console_cli
 from scalebox.core.supervisor import ChildSpec, main_run
+from scalebox.objectstore import cli as objectstore_cli
 from scalebox.pastebin import cli as pastebin_cli
 from scalebox.shortener import cli as shortener_cli
 
 
 @dataclass(frozen=True)
 class System:
-    """A system `up` starts: its name, sub-command and default port."""
+    """A system `up` starts: its name, sub-command, and the default port of its web pages."""
 
     name: str
     title: str
     port: int
     typer_app: typer.Typer
+    port_setting: str = "port"  # the settings field (SCALEBOX_<NAME>_<FIELD>) that moves `port`
 
 
 # Systems that exist today, in start order. The console lists exactly these, nothing more.
 SYSTEMS: tuple[System, ...] = (
     System("pastebin", "Pastebin", 8001, pastebin_cli.app),
     System("shortener", "URL shortener", 8002, shortener_cli.app),
+    System("objectstore", "Object store", 9001, objectstore_cli.app, port_setting="console_port"),
 )
 
 app = typer.Typer(
@@ -70,7 +73,7 @@ def up(
 
 
 def _port(system: System) -> int:
-    return int(os.environ.get(f"SCALEBOX_{system.name.upper()}_PORT", system.port))
+    return int(os.environ.get(f"SCALEBOX_{system.name.upper()}_{system.port_setting.upper()}", system.port))
 
 
 def main() -> int:

@@ -1,8 +1,8 @@
-"""Fixtures for core tests: a moto S3 server on loopback (one per session) and BlobStores over it.
+"""Fixtures for core tests: S3 servers on loopback (moto, and scalebox's own object store, one of each
+per session) and BlobStores over them.
 
-moto runs in server mode, so S3BlobStore talks real HTTP through botocore exactly as it would to
-AWS, MinIO or our own objectstore. The dummy credentials go to each client explicitly; the process
-environment is never touched.
+Both run as real servers, so S3BlobStore talks real HTTP through botocore exactly as it would to
+AWS or MinIO. The credentials go to each client explicitly; the process environment is never touched.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import boto3
 import pytest
 
 from scalebox.core.blobs import BlobStore, FilesystemBlobStore, MemoryBlobStore, S3BlobStore
+from tests.objectstore.harness import running_objectstore
+from tests.objectstore.s3_server import ROOT_ACCESS_KEY, ROOT_SECRET_KEY
 
 S3_ACCESS_KEY = "testing"
 S3_SECRET_KEY = "testing"
@@ -34,20 +36,32 @@ def s3_endpoint_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def objectstore_endpoint_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """http://127.0.0.1:<port> of scalebox's object store, in this process, for this session."""
+    with running_objectstore(tmp_path_factory.mktemp("objectstore")) as running:
+        yield running.url
+
+
+@pytest.fixture(scope="session")
 def boto3_session() -> boto3.session.Session:
     """One Session for every test client, so the S3 model is loaded from disk once, not per test."""
     return boto3.session.Session()
 
 
 def make_s3_blob_store(
-    session: boto3.session.Session, endpoint_url: str, bucket: str, prefix: str = ""
+    session: boto3.session.Session,
+    endpoint_url: str,
+    bucket: str,
+    prefix: str = "",
+    *,
+    credentials: tuple[str, str] = (S3_ACCESS_KEY, S3_SECRET_KEY),
 ) -> S3BlobStore:
     return S3BlobStore(
         bucket,
         prefix,
         endpoint_url=endpoint_url,
-        access_key=S3_ACCESS_KEY,
-        secret_key=S3_SECRET_KEY,
+        access_key=credentials[0],
+        secret_key=credentials[1],
         session=session,
     )
 
@@ -68,7 +82,7 @@ async def s3_blob_store(
     await store.close()
 
 
-@pytest.fixture(params=["memory", "filesystem", "s3"])
+@pytest.fixture(params=["memory", "filesystem", "s3", "objectstore"])
 async def blob_store(
     request: pytest.FixtureRequest, tmp_path: Path, s3_bucket: str
 ) -> AsyncIterator[BlobStore]:
@@ -78,10 +92,19 @@ async def blob_store(
         store = MemoryBlobStore()
     elif request.param == "filesystem":
         store = FilesystemBlobStore(tmp_path / "blobs", block_bytes=CONTRACT_BLOCK_BYTES)
-    else:
-        # Looked up lazily, so memory and filesystem runs never start moto.
+    elif request.param == "s3":
+        # Looked up lazily, so memory and filesystem runs never start a server.
         s3_store = make_s3_blob_store(
             request.getfixturevalue("boto3_session"), request.getfixturevalue("s3_endpoint_url"), s3_bucket
+        )
+        await s3_store.ensure_bucket()
+        store = s3_store
+    else:
+        s3_store = make_s3_blob_store(
+            request.getfixturevalue("boto3_session"),
+            request.getfixturevalue("objectstore_endpoint_url"),
+            s3_bucket[:63],
+            credentials=(ROOT_ACCESS_KEY, ROOT_SECRET_KEY),
         )
         await s3_store.ensure_bucket()
         store = s3_store

@@ -1,4 +1,5 @@
-"""The BlobStore contract: every adapter (memory, filesystem, S3 on moto) passes this one suite."""
+"""The BlobStore contract: every adapter (memory, filesystem, S3 on moto and on scalebox's own object store)
+passes this one suite."""
 
 from __future__ import annotations
 

@@ -32,7 +32,12 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "console") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
+        # Tracebacks without local variables: locals hold request bodies, keys and secrets.
+        else structlog.dev.ConsoleRenderer(
+            colors=False,
+            pad_event_to=0,
+            exception_formatter=structlog.dev.plain_traceback,
+        )
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,

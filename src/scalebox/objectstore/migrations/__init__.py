@@ -1,0 +1,1 @@
+"""Alembic migrations of the objectstore's tables (version table `alembic_version_objectstore`)."""
