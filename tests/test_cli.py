@@ -16,7 +16,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from scalebox.cli import app
+from scalebox.cli import PASTEBIN_BUCKET, UP_ACCESS_KEY, app
+from tests.objectstore.s3_server import s3_client
 from tests.servers import (
     ServerProcess,
     free_port,
@@ -229,6 +230,11 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
     assert raw_url.group(1).startswith(f"{pastebin_url}/raw/")
     assert httpx.get(raw_url.group(1), timeout=5).text == "pasted while everything runs under `scalebox up`\n"
     assert (tmp_path / "data" / "pastebin" / "pastebin.db").is_file()
+    # The pastebin keeps its blobs in the object store, reached over S3 with the key `up` made for it.
+    secret = (tmp_path / "data" / "objectstore" / "up-root" / "secret_key").read_text().strip()
+    s3 = s3_client(f"http://127.0.0.1:{up_ports[3]}", UP_ACCESS_KEY, secret)
+    assert s3.list_objects_v2(Bucket=PASTEBIN_BUCKET)["KeyCount"] >= 1
+    assert not (tmp_path / "data" / "pastebin" / "blobs").exists()
 
     children = started_children(scalebox_up)
     assert (tmp_path / "data" / "shortener" / "shortener.db").is_file()

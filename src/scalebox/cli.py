@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
 from scalebox import __version__
 from scalebox.console import cli as console_cli
+from scalebox.core.settings import ensure_secret_key
 from scalebox.core.supervisor import ChildSpec, main_run
 from scalebox.objectstore import cli as objectstore_cli
 from scalebox.pastebin import cli as pastebin_cli
@@ -65,11 +68,59 @@ def up(
     host = os.environ.get("SCALEBOX_HOST", "127.0.0.1")
     catalog = ",".join(f"{s.name}={s.title}=http://{host}:{_port(s)}" for s in chosen)
     env = {"PYTHONUNBUFFERED": "1", "SCALEBOX_CONSOLE_SYSTEMS": catalog}
+    wiring = _dogfood(chosen, host)
     specs = [ChildSpec("console", (sys.executable, "-m", "scalebox", "console", "serve"), env)]
-    specs += [ChildSpec(s.name, (sys.executable, "-m", "scalebox", s.name, "serve"), env) for s in chosen]
+    specs += [
+        ChildSpec(
+            s.name, (sys.executable, "-m", "scalebox", s.name, "serve"), {**env, **wiring.get(s.name, {})}
+        )
+        for s in chosen
+    ]
     console_port = os.environ.get("SCALEBOX_CONSOLE_PORT", "8000")
     typer.echo(f"scalebox {__version__}: console on http://{host}:{console_port}  (Ctrl-C stops everything)")
     raise typer.Exit(main_run(specs))
+
+
+UP_ACCESS_KEY = "scalebox-up"
+PASTEBIN_BUCKET = "pastebin"
+
+
+def _dogfood(chosen: list[System], host: str) -> dict[str, dict[str, str]]:
+    """Per-system settings that wire the products to scalebox's own infrastructure over its wire
+    protocols: the pastebin keeps its blobs in the object store, through S3, as it would in AWS.
+
+    Left alone: a pastebin told where its blobs go (SCALEBOX_PASTEBIN_BLOB_URL), and one whose data
+    directory already holds blobs on disk (moving them is not `up`'s business; it says so).
+    """
+    if not {"pastebin", "objectstore"} <= {system.name for system in chosen}:
+        return {}
+    if "SCALEBOX_PASTEBIN_BLOB_URL" in os.environ:
+        return {}
+    data_dir = Path(os.environ.get("SCALEBOX_DATA_DIR", "data"))
+    disk_blobs = data_dir / "pastebin" / "blobs"
+    if disk_blobs.is_dir() and any(disk_blobs.iterdir()):
+        typer.echo(f"pastebin keeps its blobs in {disk_blobs} (they predate the object store)", err=True)
+        return {}
+    access_key = os.environ.get("SCALEBOX_OBJECTSTORE_ROOT_ACCESS_KEY", UP_ACCESS_KEY)
+    secret_key = os.environ.get("SCALEBOX_OBJECTSTORE_ROOT_SECRET_KEY") or ensure_secret_key(
+        data_dir / "objectstore" / "up-root", ""
+    )
+    s3_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # a bind-all address is no destination
+    s3_port = os.environ.get("SCALEBOX_OBJECTSTORE_PORT", "9000")
+    endpoint = quote(f"http://{s3_host}:{s3_port}", safe="")
+    return {
+        "objectstore": {
+            "SCALEBOX_OBJECTSTORE_ROOT_ACCESS_KEY": access_key,
+            "SCALEBOX_OBJECTSTORE_ROOT_SECRET_KEY": secret_key,
+            "SCALEBOX_OBJECTSTORE_BUCKETS": PASTEBIN_BUCKET,
+        },
+        "pastebin": {
+            "SCALEBOX_PASTEBIN_BLOB_URL": (
+                f"s3://{quote(access_key, safe='')}:{quote(secret_key, safe='')}@{PASTEBIN_BUCKET}"
+                f"?endpoint_url={endpoint}"
+            )
+        },
+    }
 
 
 def _port(system: System) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 import uvicorn
@@ -13,18 +14,22 @@ import uvloop
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from scalebox.core.auth import CsrfCodec
 from scalebox.core.clock import Clock, SystemClock
 from scalebox.core.db import open_engine, upgrade
 from scalebox.core.errors import IntegrityError
 from scalebox.core.settings import ensure_secret_key
 from scalebox.core.web.app import AppParts, WebSettings, create_app
-from scalebox.objectstore.http import console_api
+from scalebox.core.web.csrf import BrowserIdMiddleware
+from scalebox.objectstore.errors import BucketAlreadyOwnedByYouError
+from scalebox.objectstore.http import console_api, console_pages
 from scalebox.objectstore.http.s3 import S3Api
 from scalebox.objectstore.service.data import DataPlane
-from scalebox.objectstore.service.keys import KeyService, SecretSealer
+from scalebox.objectstore.service.expiry import Expiry
+from scalebox.objectstore.service.keys import KeyService, Principal, SecretSealer
 from scalebox.objectstore.service.objects import ObjectService
 from scalebox.objectstore.service.upkeep import DamageReports, Upkeep
-from scalebox.objectstore.settings import ObjectStoreSettings
+from scalebox.objectstore.settings import MiB, ObjectStoreSettings
 from scalebox.objectstore.storage import MIGRATIONS, VERSION_TABLE
 from scalebox.objectstore.storage.erasure import ErasureLayout, ErasureSet
 from scalebox.objectstore.storage.sql import SqlMetadataStore
@@ -43,6 +48,8 @@ class ObjectStore:
     service: ObjectService
     keys: KeyService
     upkeep: Upkeep
+    expiry: Expiry
+    secret_key: str = field(repr=False)  # signs console sessions and CSRF tokens
 
 
 @asynccontextmanager
@@ -81,15 +88,28 @@ async def open_objectstore(
             keys = KeyService(store, SecretSealer(secret), clock)
             if settings.root_access_key or settings.root_secret_key:
                 await keys.ensure("root", settings.root_access_key, settings.root_secret_key, is_admin=True)
-            yield ObjectStore(settings, clock, store, erasure, service, keys, upkeep)
+                await _ensure_buckets(
+                    service, Principal(settings.root_access_key, "root", True), settings.buckets
+                )
+            expiry = Expiry(store, clock, on_garbage=upkeep.garbage_queued)
+            yield ObjectStore(
+                settings, clock, store, erasure, service, keys, upkeep, expiry, secret_key=secret
+            )
         finally:
             erasure.close()
     finally:
         await engine.dispose()
 
 
+async def _ensure_buckets(service: ObjectService, root: Principal, names: tuple[str, ...]) -> None:
+    for name in names:
+        with suppress(BucketAlreadyOwnedByYouError):
+            await service.create_bucket(root, name)
+
+
 def build_console_app(objectstore: ObjectStore, api: S3Api) -> FastAPI:
-    """The console port's app: /healthz (enough drives online to read), /metrics, /api/stats."""
+    """The console port's app: the console's web pages, /healthz (enough drives online to read),
+    /metrics, /api/stats."""
 
     async def drives_readable() -> None:
         drives = await asyncio.to_thread(objectstore.erasure.drive_status)
@@ -99,14 +119,33 @@ def build_console_app(objectstore: ObjectStore, api: S3Api) -> FastAPI:
                 f"only {online} of {len(drives)} drives online; reads need {objectstore.settings.data_shards}"
             )
 
+    settings = objectstore.settings
+    console = console_pages.build_console(
+        settings,
+        objectstore.clock,
+        service=objectstore.service,
+        keys=objectstore.keys,
+        upkeep=objectstore.upkeep,
+        erasure=objectstore.erasure,
+        server_secret=objectstore.secret_key,
+    )
     parts = AppParts(
         name="objectstore",
         title="scalebox object store",
-        routers=[console_api.router],
+        routers=[console_api.router, *console_pages.routers()],
+        pages=console_pages.build_pages(),
         health_checks={"drives": drives_readable},
-        state={"objectstore": objectstore, "s3_api": api},
+        static_dir=console_pages.STATIC,
+        state={"objectstore": objectstore, "s3_api": api, "console": console},
     )
-    return create_app(parts, WebSettings(log_requests=objectstore.settings.log_requests))
+    # The upload form carries one object of up to object_bytes_max, plus room for the form around it.
+    web = WebSettings(body_bytes_max=settings.object_bytes_max + MiB, log_requests=settings.log_requests)
+    app = create_app(parts, web)
+    codec = CsrfCodec(objectstore.secret_key)
+    app.add_middleware(
+        BrowserIdMiddleware, rng=random.SystemRandom(), codec=codec, secure=settings.secure_cookies
+    )
+    return app
 
 
 def _server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
@@ -124,7 +163,8 @@ def _server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
 
 
 async def serve_objectstore(settings: ObjectStoreSettings) -> None:
-    """Serve the S3 API and the console port (and run the upkeep) until SIGINT/SIGTERM."""
+    """Serve the S3 API and the console port (and run the upkeep and the lifecycle job) until
+    SIGINT/SIGTERM."""
     async with open_objectstore(settings) as objectstore:
         # Before the first request: a temp file now can only be a write or heal a crash cut short.
         removed = await asyncio.to_thread(objectstore.erasure.remove_temp_files)
@@ -134,10 +174,11 @@ async def serve_objectstore(settings: ObjectStoreSettings) -> None:
         api = S3Api(objectstore.service, objectstore.keys, settings, objectstore.clock)
         workers = None
         if settings.workers:
-            workers = asyncio.create_task(
+            workers = asyncio.gather(
                 objectstore.upkeep.run(
                     gc_seconds=settings.gc_interval_seconds, scrub_seconds=settings.scrub_interval_seconds
-                )
+                ),
+                objectstore.expiry.run(seconds=settings.lifecycle_interval_seconds),
             )
         servers = [
             _server(api, settings.host, settings.port),

@@ -11,6 +11,7 @@ import typer
 
 from scalebox.core.cli import echo_table, run_or_exit
 from scalebox.core.logs import configure_logging
+from scalebox.objectstore.http.console_view import render_size
 from scalebox.objectstore.settings import ObjectStoreSettings
 
 T = TypeVar("T")
@@ -180,6 +181,21 @@ def scrub(data_dir: DataOption = None) -> None:
 
 
 @app.command()
+def lifecycle(data_dir: DataOption = None) -> None:
+    """Apply every bucket's lifecycle rules now (the server also does it every hour)."""
+
+    async def body(objectstore: Any) -> Any:
+        return await objectstore.expiry.run_once()
+
+    tally = _run(_settings(data_dir=data_dir), body, format_drives=False)
+    typer.echo(
+        f"{tally.buckets} buckets with rules: {tally.expired} objects expired, "
+        f"{tally.noncurrent_deleted} noncurrent versions deleted, {tally.markers_removed} delete markers "
+        f"removed, {tally.uploads_aborted} incomplete uploads aborted"
+    )
+
+
+@app.command()
 def usage(data_dir: DataOption = None) -> None:
     """Objects, versions and bytes per bucket, and the drives' state."""
 
@@ -189,20 +205,14 @@ def usage(data_dir: DataOption = None) -> None:
 
     buckets, drives = _run(_settings(data_dir=data_dir), body, format_drives=False)
     echo_table(
-        [(b.bucket, str(b.objects), str(b.versions), _size(b.bytes), str(b.uploads)) for b in buckets],
+        [(b.bucket, str(b.objects), str(b.versions), render_size(b.bytes), str(b.uploads)) for b in buckets],
         ("bucket", "objects", "versions", "bytes", "uploads"),
     )
     typer.echo("")
     echo_table(
-        [(str(d.path), d.state, _size(d.free_bytes) if d.free_bytes is not None else "-") for d in drives],
+        [
+            (str(d.path), d.state, render_size(d.free_bytes) if d.free_bytes is not None else "-")
+            for d in drives
+        ],
         ("drive", "state", "free"),
     )
-
-
-def _size(value: int) -> str:
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if amount < 1024 or unit == "TiB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{value} B"

@@ -31,6 +31,7 @@ class ObjectStoreSettings:
     # An administrator key ensured at start (as MinIO's root user); empty: create keys with the CLI.
     root_access_key: str = ""
     root_secret_key: str = ""
+    buckets: tuple[str, ...] = ()  # buckets the root key should own, created at start when missing
     # Storage
     database_url: str = ""  # object metadata; default sqlite under data_dir
     drives: tuple[Path, ...] = ()  # default: six folders under data_dir/objectstore/drives
@@ -53,6 +54,8 @@ class ObjectStoreSettings:
     scrub_interval_seconds: float = 24 * 3600.0
     lifecycle_interval_seconds: float = 3600.0
     gc_interval_seconds: float = 30.0
+    # Console pages: a signed-in browser's session lasts this long (as MinIO's console, 12 hours).
+    console_session_seconds: int = 12 * 3600
     secure_cookies: bool = False
 
     @classmethod

@@ -370,6 +370,40 @@ def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
+def presign_query(
+    method: str,
+    raw_path: str,
+    host: str,
+    *,
+    access_key: str,
+    secret: str,
+    region: str,
+    now: datetime,
+    expires_seconds: int,
+    query_pairs: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The query string of a presigned URL for `method raw_path` on `host`, as `verify` checks it:
+    only `host` signed, the payload unsigned, valid `expires_seconds` from `now`."""
+    assert now.tzinfo is not None, "now must be an aware datetime"
+    assert 1 <= expires_seconds <= PRESIGNED_EXPIRES_SECONDS_MAX, expires_seconds
+    date, amz_date = f"{now:%Y%m%d}", render_amz_date(now)
+    scope = f"{date}/{region}/{SERVICE}/{TERMINATOR}"
+    pairs = [
+        *query_pairs,
+        ("X-Amz-Algorithm", ALGORITHM),
+        ("X-Amz-Credential", f"{access_key}/{scope}"),
+        ("X-Amz-Date", amz_date),
+        ("X-Amz-Expires", str(expires_seconds)),
+        ("X-Amz-SignedHeaders", "host"),
+    ]
+    canonical = canonical_request(
+        method, raw_path, pairs, [("host", host)], signed_headers=("host",), payload_hash=UNSIGNED_PAYLOAD
+    )
+    key = signing_key(secret, date, region, SERVICE)
+    signature = _sign(key, string_to_sign(amz_date, scope, canonical))
+    return f"{canonical_query(pairs)}&X-Amz-Signature={signature}"
+
+
 def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     header_map: dict[str, list[str]] = {}
     for name, value in headers:

@@ -33,18 +33,21 @@ class StoredData:
 
 
 class _Sink:
-    """Hashes and writes stripes; runs in a worker thread, one stripe at a time."""
+    """Hashes and writes stripes, one stripe at a time, the hashing and the erasure coding in two
+    worker threads at once (hashlib and zfec both let go of the GIL on large buffers)."""
 
     def __init__(self, writer: Any, md5: Any, summer: Checksummer | None) -> None:
         self.writer = writer
         self.md5 = md5
         self.summer = summer
 
-    def absorb(self, data: bytes) -> None:
+    def _hash(self, data: bytes) -> None:
         self.md5.update(data)
         if self.summer is not None:
             self.summer.update(data)
-        self.writer.write(data)
+
+    async def absorb(self, data: bytes) -> None:
+        await asyncio.gather(asyncio.to_thread(self._hash, data), asyncio.to_thread(self.writer.write, data))
 
 
 class DataPlane:
@@ -79,7 +82,8 @@ class DataPlane:
         """Hash and keep a body: inline when small (and allowed), else as one erasure-coded shard set."""
         md5 = hashlib.md5(usedforsecurity=False)
         summer = new_checksummer(checksum_algorithm) if checksum_algorithm else None
-        buffer = bytearray()
+        pieces: list[bytes | memoryview] = []
+        buffered = 0
         total = 0
         sink: _Sink | None = None
         pending: asyncio.Future[None] | None = None
@@ -90,25 +94,27 @@ class DataPlane:
             async for chunk in body:
                 total += len(chunk)
                 _check_size(total, size_max)
-                buffer += chunk
-                if sink is None and len(buffer) > inline_max:
+                pieces.append(chunk)
+                buffered += len(chunk)
+                if sink is None and buffered > inline_max:
                     sink = await self._sink(data_id, part_number, shard_labels, md5, summer)
-                if sink is not None and len(buffer) >= self._stripe_bytes:
-                    stripe = bytes(buffer)
-                    buffer.clear()
+                if sink is not None and buffered >= self._stripe_bytes:
+                    stripe = b"".join(pieces)  # the one copy a stripe costs here
+                    pieces.clear()
+                    buffered = 0
                     if pending is not None:
                         await pending
-                    pending = asyncio.ensure_future(asyncio.to_thread(sink.absorb, stripe))
+                    pending = asyncio.ensure_future(sink.absorb(stripe))
             _check_complete(total, expected_size)
             if pending is not None:
                 await pending
                 pending = None
             if sink is None and inline_allowed:
-                return _inline(bytes(buffer), md5, summer)
+                return _inline(b"".join(pieces), md5, summer)
             if sink is None:
                 sink = await self._sink(data_id, part_number, shard_labels, md5, summer)
-            if buffer:
-                await asyncio.to_thread(sink.absorb, bytes(buffer))
+            if pieces:
+                await sink.absorb(b"".join(pieces))
             result = await _close(sink)
         except BaseException:
             if pending is not None:

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from scalebox.core.clock import Clock
-from scalebox.core.errors import ConflictError, IntegrityError, InvalidError, NotFoundError
+from scalebox.core.errors import ConflictError, ForbiddenError, IntegrityError, InvalidError, NotFoundError
 from scalebox.objectstore.storage.sql import AccessKeyRow, SqlMetadataStore
 
 _ACCESS_KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -34,6 +34,12 @@ class AccessKeyTakenError(ConflictError):
     """That access key id is in use already."""
 
     code = "access_key_taken"
+
+
+class AdminRequiredError(ForbiddenError):
+    """Only an administrator key may do this (manage keys, heal the drives)."""
+
+    code = "admin_required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +162,24 @@ class KeyService:
         if not await self._store.revoke_access_key(access_key, self._clock.now()):
             raise AccessKeyNotFoundError(f"no active access key {access_key}")
         self._cache.pop(access_key, None)
+
+    # The same, on behalf of a signed-in caller (the console): administrators manage every key,
+    # anybody else may only see their own.
+
+    async def list_for(self, caller: Principal) -> tuple[AccessKeyRow, ...]:
+        every = await self.list()
+        return tuple(row for row in every if caller.is_admin or row.access_key == caller.access_key)
+
+    async def create_for(self, caller: Principal, name: str, *, is_admin: bool) -> IssuedAccessKey:
+        require_admin(caller)
+        return await self.create(name, is_admin=is_admin)
+
+    async def revoke_for(self, caller: Principal, access_key: str) -> None:
+        require_admin(caller)
+        await self.revoke(access_key)
+
+
+def require_admin(caller: Principal) -> None:
+    """AdminRequiredError unless `caller` holds an administrator key."""
+    if not caller.is_admin:
+        raise AdminRequiredError(f"access key {caller.access_key} is not an administrator key")

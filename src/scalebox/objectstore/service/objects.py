@@ -871,6 +871,11 @@ class ObjectService:
     async def usage(self) -> list[BucketUsage]:
         return await self.store.usage()
 
+    async def usage_of(self, caller: Principal | None) -> list[BucketUsage]:
+        """The usage of the buckets `caller` may list (every bucket for an administrator)."""
+        visible = {bucket.name for bucket in await self.list_buckets(caller)}
+        return [row for row in await self.store.usage() if row.bucket in visible]
+
 
 def _checksum_algorithm(request: WriteRequest) -> str:
     """The algorithm a body is checksummed in: the one asked for, else the one its claim is in."""

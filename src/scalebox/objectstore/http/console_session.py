@@ -1,0 +1,176 @@
+"""What every console page shares: the signed session cookie naming an access key, the signed-in
+caller (the key re-checked on every request, so a revoked key is signed out), rendering, CSRF-checked
+forms, and the fixed notes a redirect after a form may carry."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+from itsdangerous import BadData, URLSafeSerializer
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse
+
+from scalebox.core.clock import Clock
+from scalebox.core.errors import UnauthorizedError
+from scalebox.core.ratelimit import RateLimiter
+from scalebox.core.web import Pages
+from scalebox.core.web.account_pages import PAGE_CACHE
+from scalebox.core.web.csrf import LazyCsrfToken
+from scalebox.core.web.forms import local_path
+from scalebox.objectstore.service.keys import KeyService, Principal
+from scalebox.objectstore.service.objects import ObjectService
+from scalebox.objectstore.service.upkeep import Upkeep
+from scalebox.objectstore.settings import ObjectStoreSettings
+from scalebox.objectstore.storage.erasure import ErasureSet
+
+if TYPE_CHECKING:
+    from scalebox.objectstore.http.console_drives import HealJob
+
+# Not core's `sbx_session`: cookies ignore ports, and the other systems on this host keep theirs there.
+SESSION_COOKIE = "sbx_objectstore_session"
+SESSION_CHARS_MAX = 4096
+CLOCK_SKEW_SECONDS = 60
+_SESSION_SALT = "scalebox.objectstore.console-session"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_UNRESOLVED = object()
+
+# What a redirect after a form says on the page it lands on; only these fixed sentences, so no link
+# can make a page say something of its own.
+NOTES = {
+    "bucket-created": "Bucket created.",
+    "bucket-deleted": "Bucket deleted.",
+    "uploaded": "Upload complete.",
+    "object-deleted": "Object deleted.",
+    "version-deleted": "Version deleted.",
+    "versioning-enabled": "Versioning is on: every write keeps the version it replaces.",
+    "versioning-suspended": "Versioning is suspended: new writes replace the current version.",
+    "key-revoked": "Access key revoked; it no longer works.",
+    "heal-started": "Healing started.",
+    "heal-running": "A heal is running already.",
+}
+
+
+class ConsoleSessions:
+    """Session cookie values: an access key and when it signed in, signed under a key itsdangerous
+    derives from the server secret and this salt. `decode` answers None rather than raising."""
+
+    def __init__(self, server_secret: str, max_age_seconds: int, clock: Clock) -> None:
+        assert len(server_secret.encode()) >= 16, "the server secret is too short to sign sessions"
+        assert max_age_seconds > 0, max_age_seconds
+        self._serializer = URLSafeSerializer(
+            server_secret, salt=_SESSION_SALT, signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        self._max_age = timedelta(seconds=max_age_seconds)
+        self._clock = clock
+
+    def encode(self, access_key: str) -> str:
+        micros = (self._clock.now() - _EPOCH) // _MICROSECOND
+        return self._serializer.dumps([access_key, micros])
+
+    def decode(self, text: str) -> str | None:
+        """The access key in `text`, or None if it is forged, expired or malformed."""
+        if len(text) > SESSION_CHARS_MAX or not text.isascii():
+            return None
+        try:
+            payload = self._serializer.loads(text)
+        except BadData:
+            return None
+        if not isinstance(payload, list) or len(payload) != 2:
+            return None
+        access_key, micros = payload
+        if not isinstance(access_key, str) or not isinstance(micros, int) or isinstance(micros, bool):
+            return None
+        age = self._clock.now() - (_EPOCH + micros * _MICROSECOND)
+        if age > self._max_age or age < -timedelta(seconds=CLOCK_SKEW_SECONDS):
+            return None
+        return access_key
+
+
+@dataclass(frozen=True)
+class Console:
+    """What the console's pages work with; app.py builds one and keeps it in `app.state.console`."""
+
+    settings: ObjectStoreSettings
+    clock: Clock
+    service: ObjectService
+    keys: KeyService
+    upkeep: Upkeep
+    erasure: ErasureSet
+    sessions: ConsoleSessions
+    limiter: RateLimiter
+    heal: HealJob
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in key as core's layout shows it (`username`, `is_admin`)."""
+
+    username: str
+    access_key: str
+    is_admin: bool
+
+
+def console(request: Request) -> Console:
+    return cast("Console", request.app.state.console)
+
+
+async def signed_in(request: Request) -> Principal | None:
+    """The caller whose session cookie this is, if the key is still active (resolved once per request)."""
+    memoised = getattr(request.state, "principal", _UNRESOLVED)
+    if memoised is not _UNRESOLVED:
+        return cast("Principal | None", memoised)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    access_key = console(request).sessions.decode(cookie) if cookie else None
+    found = await console(request).keys.lookup(access_key) if access_key else None
+    principal = found[0] if found else None
+    request.state.principal = principal
+    if principal is not None:
+        request.state.viewer = Viewer(principal.name, principal.access_key, principal.is_admin)
+    return principal
+
+
+async def require_principal(request: Request) -> Principal:
+    """The signed-in caller, else UnauthorizedError (a 401 page) for a form posted signed out."""
+    principal = await signed_in(request)
+    if principal is None:
+        raise UnauthorizedError("sign in first; your session ended or its access key was revoked")
+    return principal
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    """To the sign-in page, coming back here afterwards."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(local_path(here), safe='')}", status_code=303)
+
+
+def page_context(request: Request) -> dict[str, object]:
+    """What core's layout reads on every page."""
+    return {
+        "csrf_token": LazyCsrfToken(request),
+        "account": getattr(request.state, "viewer", None),
+        "signup_enabled": False,
+    }
+
+
+def note_flashes(note: str) -> list[tuple[str, str]]:
+    message = NOTES.get(note)
+    return [("ok", message)] if message else []
+
+
+def render_page(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] = PAGE_CACHE,
+) -> HTMLResponse:
+    pages: Pages = request.app.state.pages
+    merged = {"flashes": [], **context}
+    return pages.render(request, name, merged, status_code=status_code, headers=headers)
