@@ -5,11 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import boto3
-import botocore.parsers
-import botocore.session
 import pytest
-from botocore.config import Config
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,51 +28,18 @@ from scalebox.objectstore.lifecycle import (
     removes_delete_marker,
     render_lifecycle,
 )
+from tests.objectstore.boto3_capture import NS, SentError, boto3_reads, capturing_client
 
-NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 NOW = datetime(2024, 1, 20, 12, 0, tzinfo=UTC)
 
 
-class _SentError(Exception):
-    def __init__(self, body: bytes) -> None:
-        super().__init__("request captured before sending")
-        self.body = body
-
-
-@pytest.fixture(scope="module")
-def s3():
-    """A boto3 client whose requests stop just before the network, carrying the serialized body."""
-    client = boto3.client(
-        "s3",
-        endpoint_url="http://127.0.0.1:9",
-        region_name="us-east-1",
-        aws_access_key_id="AKIAEXAMPLE",
-        aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 0}),
-    )
-
-    def capture(request, **_):
-        raise _SentError(request.body)
-
-    client.meta.events.register("before-send.s3.*", capture)
-    return client
+s3 = pytest.fixture(scope="module", name="s3")(capturing_client)
 
 
 def sent_lifecycle(client, *rules: dict[str, Any]) -> bytes:
-    with pytest.raises(_SentError) as sent:
+    with pytest.raises(SentError) as sent:
         client.put_bucket_lifecycle_configuration(Bucket="b", LifecycleConfiguration={"Rules": list(rules)})
     return sent.value.body
-
-
-def boto3_reads(operation: str, body: bytes) -> dict[str, Any]:
-    """What boto3 makes of a response body for `operation`."""
-    shape = botocore.session.get_session().get_service_model("s3").operation_model(operation).output_shape
-    assert shape is not None
-    parsed: dict[str, Any] = botocore.parsers.create_parser("rest-xml").parse(
-        {"body": body, "headers": {}, "status_code": 200}, shape
-    )
-    parsed.pop("ResponseMetadata", None)
-    return parsed
 
 
 def make_rule(**overrides) -> LifecycleRule:

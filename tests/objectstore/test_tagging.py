@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote, urlencode
 
-import boto3
-import botocore.parsers
-import botocore.session
 import pytest
-from botocore.config import Config
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,50 +18,9 @@ from scalebox.objectstore.tagging import (
     render_tagging,
 )
 from scalebox.objectstore.xmldoc import XML_DEPTH_MAX
+from tests.objectstore.boto3_capture import NS, boto3_reads, capturing_client, sent_body
 
-NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
-
-
-class _SentError(Exception):
-    def __init__(self, body: bytes) -> None:
-        super().__init__("request captured before sending")
-        self.body = body
-
-
-@pytest.fixture(scope="module")
-def s3():
-    """A boto3 client whose requests stop just before the network, carrying the serialized body."""
-    client = boto3.client(
-        "s3",
-        endpoint_url="http://127.0.0.1:9",
-        region_name="us-east-1",
-        aws_access_key_id="AKIAEXAMPLE",
-        aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 0}),
-    )
-
-    def capture(request, **_):
-        raise _SentError(request.body)
-
-    client.meta.events.register("before-send.s3.*", capture)
-    return client
-
-
-def sent_body(client, operation: str, **params) -> bytes:
-    with pytest.raises(_SentError) as sent:
-        getattr(client, operation)(**params)
-    return sent.value.body
-
-
-def boto3_reads(operation: str, body: bytes) -> dict[str, Any]:
-    """What boto3 makes of a response body for `operation`."""
-    shape = botocore.session.get_session().get_service_model("s3").operation_model(operation).output_shape
-    assert shape is not None
-    parsed: dict[str, Any] = botocore.parsers.create_parser("rest-xml").parse(
-        {"body": body, "headers": {}, "status_code": 200}, shape
-    )
-    parsed.pop("ResponseMetadata", None)
-    return parsed
+s3 = pytest.fixture(scope="module", name="s3")(capturing_client)
 
 
 def tagging_xml(*pairs: tuple[str, str], namespace: str = NS) -> bytes:
