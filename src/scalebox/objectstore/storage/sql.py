@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, true, update
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -423,29 +423,29 @@ class SqlMetadataStore:
 
     async def usage(self) -> list[BucketUsage]:
         """Objects, versions and bytes per bucket (delete markers count as versions, not bytes)."""
-        current = func.sum(func.cast(_CURRENT, objects.c.size.type))
+        current = func.sum(case((_CURRENT, 1), else_=0))
+        upload_count = (
+            select(func.count())
+            .where(uploads.c.bucket_id == buckets.c.id)
+            .correlate(buckets)
+            .scalar_subquery()
+        )
         query = (
             select(
                 buckets.c.name,
                 func.coalesce(current, 0).label("objects"),
                 func.count(objects.c.seq).label("versions"),
                 func.coalesce(func.sum(objects.c.size), 0).label("bytes"),
+                upload_count.label("uploads"),
             )
             .select_from(buckets.outerjoin(objects, objects.c.bucket_id == buckets.c.id))
-            .group_by(buckets.c.name)
+            .group_by(buckets.c.id, buckets.c.name)
             .order_by(buckets.c.name)
         )
-        upload_counts = select(uploads.c.bucket_id, func.count().label("n")).group_by(uploads.c.bucket_id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-            counts = {row.bucket_id: row.n for row in (await conn.execute(upload_counts)).all()}
-            ids = {
-                row.name: row.id for row in (await conn.execute(select(buckets.c.name, buckets.c.id))).all()
-            }
         return [
-            BucketUsage(
-                row.name, int(row.objects), int(row.versions), int(row.bytes), counts.get(ids[row.name], 0)
-            )
+            BucketUsage(row.name, int(row.objects), int(row.versions), int(row.bytes), int(row.uploads))
             for row in rows
         ]
 
