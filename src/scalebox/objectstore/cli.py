@@ -11,7 +11,7 @@ import typer
 
 from scalebox.core.cli import echo_table, run_or_exit
 from scalebox.core.logs import configure_logging
-from scalebox.objectstore.http.console_view import render_size
+from scalebox.core.size import render_size
 from scalebox.objectstore.settings import ObjectStoreSettings
 
 T = TypeVar("T")

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+from scalebox.core.size import render_size
+
 CHART_WIDTH = 640
 CHART_LABEL_WIDTH = 160
 CHART_BAR_HEIGHT = 22
@@ -37,16 +38,6 @@ def object_url(bucket: str, key: str, version: str = "") -> str:
 
 def download_url(bucket: str, key: str, version: str = "") -> str:
     return f"{bucket_path(bucket)}/download{_query(key=key, version=version)}"
-
-
-def render_size(size_bytes: int) -> str:
-    """`1.5 MiB`: binary units, one decimal above bytes."""
-    size = float(size_bytes)
-    for unit in _UNITS:
-        if size < 1024 or unit == _UNITS[-1]:
-            return f"{size_bytes} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def parent_prefix(key: str) -> str:

@@ -204,7 +204,7 @@ async def get_object(service: ObjectService, request: S3Request, *, head: bool =
             "Request specific response headers cannot be used for anonymous GET requests."
         )
     version_id = query.get("versionId") or None
-    version = await service.get_object(request.caller, request.bucket, request.key, version_id, head=head)
+    version = await service.get_object(request.caller, request.bucket, request.key, version_id)
     headers = request.headers
     try:
         check_read_preconditions(
@@ -347,7 +347,7 @@ async def _upload_part(service: ObjectService, settings: ObjectStoreSettings, re
     if "x-amz-copy-source" in request.headers:
         return await _upload_part_copy(service, settings, request, upload_id, number)
     write = _write_request(request, settings)
-    part = await service.upload_part(
+    part, algorithm = await service.upload_part(
         request.caller,
         request.bucket,
         request.key,
@@ -357,13 +357,8 @@ async def _upload_part(service: ObjectService, settings: ObjectStoreSettings, re
         request=write,
     )
     headers = [("etag", f'"{part.etag}"')]
-    upload = await service.store.get_upload((await service.bucket(request.bucket)).id, request.key, upload_id)
-    if part.checksum and upload.checksum_algorithm:
-        headers.append((header_name(upload.checksum_algorithm), part.checksum))
-    elif write.checksum is not None:
-        claimed = write.checksum.value()
-        if claimed:
-            headers.append((header_name(write.checksum.algorithm), claimed))
+    if algorithm:
+        headers.append((header_name(algorithm), part.checksum))
     return empty(headers=headers)
 
 
@@ -378,7 +373,7 @@ async def _upload_part_copy(
     if wanted is not None:
         start, end = parse_copy_range(wanted, original.size)
     write = WriteRequest(size=end - start)
-    part = await service.upload_part(
+    part, _algorithm = await service.upload_part(
         request.caller,
         request.bucket,
         request.key,

@@ -53,8 +53,11 @@ def element(name: str, value: str | int | bool | None) -> str:
     return f"<{name}>{_text(str(value))}</{name}>"
 
 
-def owner(name: str) -> str:
-    return f"<Owner><ID>{_text(name or OWNER_ID)}</ID><DisplayName>{_text(name)}</DisplayName></Owner>"
+def owner(name: str, element: str = "Owner") -> str:
+    """An <Owner> (or <Initiator>) naming `name`."""
+    return (
+        f"<{element}><ID>{_text(name or OWNER_ID)}</ID><DisplayName>{_text(name)}</DisplayName></{element}>"
+    )
 
 
 def error(
@@ -263,7 +266,7 @@ def list_parts(
         element("Bucket", bucket)
         + element("Key", upload.key)
         + element("UploadId", upload.upload_id)
-        + owner(upload.owner).replace("Owner>", "Initiator>")
+        + owner(upload.owner, "Initiator")
         + owner(upload.owner)
         + "<StorageClass>STANDARD</StorageClass>"
         + element("PartNumberMarker", marker)
@@ -298,7 +301,7 @@ def list_uploads(
     encode = Encoder(encoding_type)
     items = "".join(
         f"<Upload><Key>{encode(u.key)}</Key><UploadId>{_text(u.upload_id)}</UploadId>"
-        + owner(u.owner).replace("Owner>", "Initiator>")
+        + owner(u.owner, "Initiator")
         + owner(u.owner)
         + f"<StorageClass>STANDARD</StorageClass><Initiated>{iso(u.initiated)}</Initiated>"
         + (element("ChecksumAlgorithm", u.checksum_algorithm) if u.checksum_algorithm else "")

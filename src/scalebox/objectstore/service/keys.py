@@ -13,6 +13,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -97,8 +98,9 @@ class KeyService:
         self._store = store
         self._sealer = sealer
         self._clock = clock
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, tuple[Principal, str] | None]] = {}
+        self._cache: TTLCache[str, tuple[Principal, str] | None] = TTLCache(
+            maxsize=10_000, ttl=cache_seconds, timer=clock.monotonic
+        )
 
     async def create(
         self,
@@ -140,9 +142,10 @@ class KeyService:
 
     async def lookup(self, access_key: str) -> tuple[Principal, str] | None:
         """The principal and secret of an active key, or None."""
-        cached = self._cache.get(access_key)
-        if cached is not None and cached[0] > self._clock.monotonic():
-            return cached[1]
+        try:
+            return self._cache[access_key]
+        except KeyError:
+            pass
         row = await self._store.get_access_key(access_key)
         found = None
         if row is not None and row.revoked_at is None:
@@ -150,9 +153,7 @@ class KeyService:
                 Principal(row.access_key, row.name, row.is_admin),
                 self._sealer.open(row.secret_sealed, access_key),
             )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[access_key] = (self._clock.monotonic() + self._cache_seconds, found)
+        self._cache[access_key] = found
         return found
 
     async def list(self) -> list[AccessKeyRow]:

@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import partial
 
 import orjson
+from cachetools import TTLCache
 
 from scalebox.core.clock import Clock
 from scalebox.objectstore import cors, lifecycle, policy
@@ -29,7 +30,6 @@ from scalebox.objectstore.domain import (
     Versioning,
     check_completion,
     check_write_preconditions,
-    common_prefix,
     multipart_etag,
     new_upload_id,
     new_version_id,
@@ -55,6 +55,7 @@ from scalebox.objectstore.errors import (
 )
 from scalebox.objectstore.service.data import DataPlane, StoredData
 from scalebox.objectstore.service.keys import Principal
+from scalebox.objectstore.service.listing import roll_up
 from scalebox.objectstore.settings import ObjectStoreSettings
 from scalebox.objectstore.storage.sql import BucketUsage, DeleteOutcome, SqlMetadataStore
 
@@ -109,6 +110,26 @@ class PartsPage:
     next_part_number_marker: int = 0
 
 
+BUCKET_CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadedBucket:
+    """A bucket and its configurations parsed once, as requests use them."""
+
+    bucket: Bucket
+    policy: policy.Policy | None
+    cors: tuple[cors.CorsRule, ...]
+
+    @classmethod
+    def of(cls, bucket: Bucket) -> _LoadedBucket:
+        return cls(
+            bucket,
+            policy.parse_policy(bucket.policy_json, bucket=bucket.name) if bucket.policy_json else None,
+            cors.parse_cors(bucket.cors_xml.encode()) if bucket.cors_xml else (),
+        )
+
+
 def _resource(bucket: str, key: str | None = None) -> str:
     return f"arn:aws:s3:::{bucket}" if key is None else f"arn:aws:s3:::{bucket}/{key}"
 
@@ -130,45 +151,36 @@ class ObjectService:
         self.settings = settings
         self.clock = clock
         self._on_garbage = on_garbage
-        self._buckets: dict[str, tuple[float, Bucket | None]] = {}
-        self._policies: dict[str, policy.Policy] = {}
+        # Buckets with their policy and CORS rules parsed, for a short while (changes made here
+        # evict them at once; those made by another process show within the lifetime).
+        self._loaded: TTLCache[str, _LoadedBucket | None] = TTLCache(
+            maxsize=10_000, ttl=BUCKET_CACHE_SECONDS, timer=clock.monotonic
+        )
 
     # Authorization
 
-    async def bucket(self, name: str) -> Bucket:
-        """The bucket named, from a short-lived cache (changes made here evict it at once)."""
-        cached = self._buckets.get(name)
-        if cached is not None and cached[0] > self.clock.monotonic():
-            found = cached[1]
-        else:
-            found = await self.store.get_bucket(name)
-            if len(self._buckets) > 10_000:
-                self._buckets.clear()
-            self._buckets[name] = (self.clock.monotonic() + 2.0, found)
-        if found is None:
+    async def _load(self, name: str) -> _LoadedBucket:
+        try:
+            loaded = self._loaded[name]
+        except KeyError:
+            bucket = await self.store.get_bucket(name)
+            loaded = self._loaded[name] = None if bucket is None else _LoadedBucket.of(bucket)
+        if loaded is None:
             raise NoSuchBucketError("The specified bucket does not exist", resource=name, BucketName=name)
-        return found
+        return loaded
+
+    async def bucket(self, name: str) -> Bucket:
+        """The bucket named, from a short-lived cache."""
+        return (await self._load(name)).bucket
 
     def _forget(self, name: str) -> None:
-        self._buckets.pop(name, None)
-        self._policies.pop(name, None)
+        self._loaded.pop(name, None)
 
-    def _policy(self, bucket: Bucket) -> policy.Policy | None:
-        if not bucket.policy_json:
-            return None
-        parsed = self._policies.get(bucket.name)
-        if parsed is None:
-            parsed = policy.parse_policy(bucket.policy_json, bucket=bucket.name)
-            self._policies[bucket.name] = parsed
-        return parsed
-
-    def authorize(
-        self, caller: Principal | None, bucket: Bucket, action: str, key: str | None = None
-    ) -> None:
+    def _check(self, caller: Principal | None, loaded: _LoadedBucket, action: str, key: str | None) -> None:
         """Raise AccessDenied unless `caller` may do `action` to the bucket (or to `key` in it)."""
         if caller is not None and caller.is_admin:
             return
-        rules = self._policy(bucket)
+        bucket, rules = loaded.bucket, loaded.policy
         verdict = "none"
         if rules is not None:
             principals = caller.identifiers if caller is not None else frozenset()
@@ -181,9 +193,9 @@ class ObjectService:
             return
         raise AccessDeniedError("Access Denied", resource=_resource(bucket.name, key))
 
-    def _may(self, caller: Principal | None, bucket: Bucket, action: str, key: str | None = None) -> bool:
+    def _may(self, caller: Principal | None, loaded: _LoadedBucket, action: str) -> bool:
         try:
-            self.authorize(caller, bucket, action, key)
+            self._check(caller, loaded, action, None)
         except AccessDeniedError:
             return False
         return True
@@ -191,9 +203,9 @@ class ObjectService:
     async def _authorized(
         self, caller: Principal | None, name: str, action: str, key: str | None = None
     ) -> Bucket:
-        bucket = await self.bucket(name)
-        self.authorize(caller, bucket, action, key)
-        return bucket
+        loaded = await self._load(name)
+        self._check(caller, loaded, action, key)
+        return loaded.bucket
 
     # Buckets
 
@@ -278,10 +290,9 @@ class ObjectService:
     async def cors_rules(self, name: str) -> tuple[cors.CorsRule, ...]:
         """A bucket's CORS rules, for the HTTP edge (no authorization: browsers ask anonymously)."""
         try:
-            bucket = await self.bucket(name)
+            return (await self._load(name)).cors
         except NoSuchBucketError:
             return ()
-        return cors.parse_cors(bucket.cors_xml.encode()) if bucket.cors_xml else ()
 
     # Objects
 
@@ -378,15 +389,14 @@ class ObjectService:
         name: str,
         key: str,
         version_id: str | None = None,
-        *,
-        head: bool = False,
     ) -> ObjectVersion:
         """The version a GET or HEAD answers with (raising NoSuchKey / NoSuchVersion / delete markers)."""
         action = "s3:GetObjectVersion" if version_id else "s3:GetObject"
-        bucket = await self._authorized(caller, name, action, key)
-        version = await self.store.get_version(bucket.id, key, version_id)
+        loaded = await self._load(name)
+        self._check(caller, loaded, action, key)
+        version = await self.store.get_version(loaded.bucket.id, key, version_id)
         if (version is None or (version.is_delete_marker and version_id is None)) and not self._may(
-            caller, bucket, "s3:ListBucket"
+            caller, loaded, "s3:ListBucket"
         ):
             # As S3: a caller who may not list the bucket may not learn which keys are absent.
             raise AccessDeniedError("Access Denied", resource=_resource(name, key))
@@ -510,35 +520,25 @@ class ObjectService:
         if max_keys == 0:
             return Listing((), (), False, "")
         upper = prefix_successor(prefix) if prefix else None
-        found: list[ObjectVersion] = []
-        prefixes: list[str] = []
-        after, lower = marker, prefix
-        last = marker
-        while True:
-            room = max_keys - len(found) - len(prefixes)
-            rows = await self.store.scan_current(
-                bucket.id, after=after, lower=lower, upper=upper, limit=min(room + 1, LIST_KEYS_MAX + 1)
+
+        async def scan(lower: str, after: str, limit: int) -> list[ObjectVersion]:
+            return await self.store.scan_current(
+                bucket.id, after=after, lower=lower, upper=upper, limit=limit
             )
-            if not rows:
-                return Listing(tuple(found), tuple(prefixes), False, "")
-            rolled_up = False
-            for row in rows:
-                rollup = common_prefix(row.key, prefix, delimiter)
-                if rollup is not None and marker.startswith(rollup):
-                    after, lower, rolled_up = "", prefix_successor(rollup) or "\U0010ffff", True
-                    break  # returned on an earlier page
-                if len(found) + len(prefixes) >= max_keys:
-                    return Listing(tuple(found), tuple(prefixes), True, last)
-                if rollup is None:
-                    found.append(row)
-                    after = last = row.key
-                    continue
-                prefixes.append(rollup)
-                last = rollup
-                after, lower, rolled_up = "", prefix_successor(rollup) or "\U0010ffff", True
-                break
-            if not rolled_up and len(rows) < room + 1:
-                return Listing(tuple(found), tuple(prefixes), False, "")
+
+        page = await roll_up(
+            scan,
+            key_of=_key_of,
+            cursor_of=_key_of,
+            start=marker,
+            fresh="",
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=marker,
+            limit=max_keys,
+        )
+        next_marker = "" if not page.truncated else _key_or_prefix(page.last)
+        return Listing(page.rows, page.prefixes, page.truncated, next_marker)
 
     async def list_versions(
         self,
@@ -567,52 +567,33 @@ class ObjectService:
                 raise InvalidArgumentError("Invalid version id specified", ArgumentName="version-id-marker")
             after_sequence = at.sequence
         upper = prefix_successor(prefix) if prefix else None
-        found: list[ObjectVersion] = []
-        prefixes: list[str] = []
-        lower, cursor_key, cursor_seq = prefix, key_marker, after_sequence
-        while True:
-            room = max_keys - len(found) - len(prefixes)
-            rows = await self.store.scan_versions(
+
+        async def scan(lower: str, cursor: tuple[str, int | None], limit: int) -> list[ObjectVersion]:
+            return await self.store.scan_versions(
                 bucket.id,
                 lower=lower,
                 upper=upper,
-                key_marker=cursor_key,
-                after_sequence=cursor_seq,
-                limit=min(room + 1, LIST_KEYS_MAX + 1),
+                key_marker=cursor[0],
+                after_sequence=cursor[1],
+                limit=limit,
             )
-            if not rows:
-                return VersionsPage(tuple(found), tuple(prefixes), False)
-            rolled_up = False
-            for row in rows:
-                rollup = common_prefix(row.key, prefix, delimiter)
-                if rollup is not None and key_marker.startswith(rollup):
-                    lower, cursor_key, cursor_seq, rolled_up = (
-                        prefix_successor(rollup) or "\U0010ffff",
-                        "",
-                        None,
-                        True,
-                    )
-                    break
-                if len(found) + len(prefixes) >= max_keys:
-                    if found and (not prefixes or found[-1].key > prefixes[-1]):
-                        return VersionsPage(
-                            tuple(found), tuple(prefixes), True, found[-1].key, found[-1].version_id
-                        )
-                    return VersionsPage(tuple(found), tuple(prefixes), True, prefixes[-1], "")
-                if rollup is None:
-                    found.append(row)
-                    cursor_key, cursor_seq = row.key, row.sequence
-                    continue
-                prefixes.append(rollup)
-                lower, cursor_key, cursor_seq, rolled_up = (
-                    prefix_successor(rollup) or "\U0010ffff",
-                    "",
-                    None,
-                    True,
-                )
-                break
-            if not rolled_up and len(rows) < room + 1:
-                return VersionsPage(tuple(found), tuple(prefixes), False)
+
+        page = await roll_up(
+            scan,
+            key_of=_key_of,
+            cursor_of=lambda version: (version.key, version.sequence),
+            start=(key_marker, after_sequence),
+            fresh=("", None),
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            limit=max_keys,
+        )
+        if not page.truncated:
+            return VersionsPage(page.rows, page.prefixes, False)
+        if isinstance(page.last, ObjectVersion):
+            return VersionsPage(page.rows, page.prefixes, True, page.last.key, page.last.version_id)
+        return VersionsPage(page.rows, page.prefixes, True, _key_or_prefix(page.last), "")
 
     # Object tags
 
@@ -679,7 +660,8 @@ class ObjectService:
         number: int,
         body: Body,
         request: WriteRequest,
-    ) -> Part:
+    ) -> tuple[Part, str]:
+        """Store one part; returns it and the algorithm of its checksum ("" when it has none)."""
         bucket = await self._authorized(caller, name, "s3:PutObject", key)
         if not 1 <= number <= self.settings.parts_max:
             raise InvalidArgumentError(
@@ -711,11 +693,9 @@ class ObjectService:
         part = stored.parts[0]
         try:
             await self.store.put_part(upload_id, part, self.clock.now())
-        except BaseException:
-            self._on_garbage()
-            raise
-        self._on_garbage()
-        return part
+        finally:
+            self._on_garbage()  # a part it replaced, or this one when the upload is gone
+        return part, _checksum_algorithm(request) if part.checksum else ""
 
     async def complete_upload(
         self,
@@ -829,42 +809,33 @@ class ObjectService:
         if max_uploads == 0:
             return UploadsPage((), (), False)
         upper = prefix_successor(prefix) if prefix else None
-        found: list[Upload] = []
-        prefixes: list[str] = []
-        last = ("", "")
-        lower, cursor_key, cursor_upload = prefix, key_marker, upload_id_marker
-        while True:
-            room = max_uploads - len(found) - len(prefixes)
-            rows = await self.store.list_uploads(
+
+        async def scan(lower: str, cursor: tuple[str, str], limit: int) -> list[Upload]:
+            return await self.store.list_uploads(
                 bucket.id,
                 lower=lower,
                 upper=upper,
-                key_marker=cursor_key,
-                upload_id_marker=cursor_upload,
-                limit=room + 1,
+                key_marker=cursor[0],
+                upload_id_marker=cursor[1],
+                limit=limit,
             )
-            if not rows:
-                return UploadsPage(tuple(found), tuple(prefixes), False)
-            rolled_up = False
-            for row in rows:
-                rollup = common_prefix(row.key, prefix, delimiter)
-                if rollup is not None and key_marker.startswith(rollup):
-                    lower, cursor_key, cursor_upload = prefix_successor(rollup) or "\U0010ffff", "", ""
-                    rolled_up = True
-                    break  # returned on an earlier page
-                if len(found) + len(prefixes) >= max_uploads:
-                    return UploadsPage(tuple(found), tuple(prefixes), True, *last)
-                if rollup is None:
-                    found.append(row)
-                    last = cursor_key, cursor_upload = row.key, row.upload_id
-                    continue
-                prefixes.append(rollup)
-                last = (rollup, "")
-                lower, cursor_key, cursor_upload = prefix_successor(rollup) or "\U0010ffff", "", ""
-                rolled_up = True
-                break
-            if not rolled_up and len(rows) < room + 1:
-                return UploadsPage(tuple(found), tuple(prefixes), False)
+
+        page = await roll_up(
+            scan,
+            key_of=lambda upload: upload.key,
+            cursor_of=lambda upload: (upload.key, upload.upload_id),
+            start=(key_marker, upload_id_marker),
+            fresh=("", ""),
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            limit=max_uploads,
+        )
+        if not page.truncated:
+            return UploadsPage(page.rows, page.prefixes, False)
+        if isinstance(page.last, Upload):
+            return UploadsPage(page.rows, page.prefixes, True, page.last.key, page.last.upload_id)
+        return UploadsPage(page.rows, page.prefixes, True, page.last or "", "")
 
     # Upkeep
 
@@ -875,6 +846,14 @@ class ObjectService:
         """The usage of the buckets `caller` may list (every bucket for an administrator)."""
         visible = {bucket.name for bucket in await self.list_buckets(caller)}
         return [row for row in await self.store.usage() if row.bucket in visible]
+
+
+def _key_of(version: ObjectVersion) -> str:
+    return version.key
+
+
+def _key_or_prefix(last: ObjectVersion | str | None) -> str:
+    return last.key if isinstance(last, ObjectVersion) else last or ""
 
 
 def _checksum_algorithm(request: WriteRequest) -> str:

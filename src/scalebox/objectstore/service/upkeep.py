@@ -86,13 +86,10 @@ class Upkeep:
         return removed
 
     async def heal_pending(self) -> RepairTally:
-        """Heal the shard sets reads and writes reported damaged (in memory and in the queue)."""
+        """Heal the shard sets reads and writes reported damaged since the last call."""
         tally = RepairTally()
-        pending = self.damage.take()
-        pending |= {(data_id, number) for data_id, number, _reason in await self.store.take_heal(10_000)}
-        for data_id, number in sorted(pending):
+        for data_id, number in sorted(self.damage.take()):
             await self._heal_one(data_id, number, tally)
-            await self.store.drop_heal(data_id, number)
         return tally
 
     async def _heal_one(self, data_id: str, number: int, tally: RepairTally) -> ShardSetReport | None:

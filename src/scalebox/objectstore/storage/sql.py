@@ -38,7 +38,6 @@ from scalebox.objectstore.storage.tables import (
     access_keys,
     buckets,
     garbage,
-    heal_queue,
     intents,
     objects,
     parts,
@@ -653,45 +652,6 @@ class SqlMetadataStore:
         if ids:
             async with self._writing() as conn:
                 await conn.execute(delete(garbage).where(garbage.c.id.in_(ids)))
-
-    async def is_referenced(self, data_id: str) -> bool:
-        """Whether any version or upload part still uses shard sets of `data_id` (a slow scan)."""
-        like = f'%"{data_id}"%'
-        async with self._engine.connect() as conn:
-            in_parts = (
-                await conn.execute(select(parts.c.number).where(parts.c.data_id == data_id).limit(1))
-            ).first()
-            in_versions = (
-                await conn.execute(select(objects.c.seq).where(objects.c.parts_json.like(like)).limit(1))
-            ).first()
-        return in_parts is not None or in_versions is not None
-
-    async def queue_heal(self, data_id: str, number: int, reason: str, now: datetime) -> None:
-        async with self._writing() as conn:
-            exists = (
-                await conn.execute(
-                    select(heal_queue.c.data_id).where(
-                        heal_queue.c.data_id == data_id, heal_queue.c.number == number
-                    )
-                )
-            ).first()
-            if exists is None:
-                await conn.execute(
-                    insert(heal_queue).values(data_id=data_id, number=number, reason=reason, queued_at=now)
-                )
-
-    async def take_heal(self, limit: int) -> list[tuple[str, int, str]]:
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(select(heal_queue).order_by(heal_queue.c.queued_at).limit(limit))
-            ).all()
-        return [(row.data_id, row.number, row.reason) for row in rows]
-
-    async def drop_heal(self, data_id: str, number: int) -> None:
-        async with self._writing() as conn:
-            await conn.execute(
-                delete(heal_queue).where(heal_queue.c.data_id == data_id, heal_queue.c.number == number)
-            )
 
     # Access keys
 

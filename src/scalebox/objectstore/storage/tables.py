@@ -143,13 +143,3 @@ intents = Table(
     Column("number", Integer, primary_key=True, autoincrement=False),
     Column("started_at", UtcDateTime(), nullable=False),
 )
-
-# Shard sets a read or write found damaged or incomplete, for the healer.
-heal_queue = Table(
-    "objectstore_heal_queue",
-    metadata,
-    Column("data_id", String(32), primary_key=True),
-    Column("number", Integer, primary_key=True, autoincrement=False),
-    Column("reason", String(64), nullable=False),
-    Column("queued_at", UtcDateTime(), nullable=False),
-)

@@ -13,6 +13,7 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse
 
+from scalebox.core.size import render_size
 from scalebox.core.web import Pages
 from scalebox.core.web import forms as core_forms
 from scalebox.pastebin import render
@@ -61,14 +62,6 @@ def relative_time(moment: datetime, now: datetime) -> str:
     return f"{text} ago" if seconds < 0 else f"in {text}"
 
 
-def human_size(size_bytes: int) -> str:
-    if size_bytes < 1024:
-        return f"{size_bytes} B"
-    if size_bytes < 1024 * 1024:
-        return f"{size_bytes / 1024:.1f} KiB"
-    return f"{size_bytes / (1024 * 1024):.1f} MiB"
-
-
 def lexer_name(alias: str) -> str:
     return render.list_lexers().get(alias, alias)
 
@@ -88,7 +81,7 @@ def template_globals() -> dict[str, Any]:
     """What every pastebin template may call, whichever handler (or error handler) renders it."""
     return {
         "relative_time": relative_time,
-        "human_size": human_size,
+        "human_size": render_size,
         "lexer_name": lexer_name,
         "iso_time": iso_time,
         "pygments_css_url": f"/static/pygments.css?v={pygments_stylesheet()[1]}",
