@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs against, only those missing:
-# PostgreSQL server, Redis server, Chromium (Playwright drives /usr/bin/chromium), libmagic1 (steck).
+# PostgreSQL server, Redis server, Chromium (Playwright drives /usr/bin/chromium), libmagic1 (steck),
+# kcat (a Kafka client of its own, run against the event log).
 set -euo pipefail
 
 LOCK_WAIT_TRIES=120 # x 5 s: another apt-get (an unattended upgrade, a parallel session) may hold the lock
@@ -13,6 +14,7 @@ else
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v kcat >/dev/null || missing+=(kcat)
 PATH="$PATH:/usr/sbin:/sbin" ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1 ' || missing+=(libmagic1)
 fi
 

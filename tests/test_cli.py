@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner, Result
 
 from scalebox.cli import PASTEBIN_BUCKET, UP_ACCESS_KEY, app
+from scalebox.pastebin.service.pastes import TOPIC as PASTEBIN_EVENTS_TOPIC
 from tests.objectstore.s3_server import s3_client
 from tests.servers import (
     ServerProcess,
@@ -147,16 +149,21 @@ def started_children(server: ServerProcess) -> dict[str, int]:
     return {name: int(pid) for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", server.log_text())}
 
 
-@pytest.fixture
-def up_ports() -> tuple[int, int, int, int, int]:
-    """Console, pastebin, shortener, object store S3 API, object store console."""
-    return free_port(), free_port(), free_port(), free_port(), free_port()
+UpPorts = tuple[int, int, int, int, int, int, int]
 
 
 @pytest.fixture
-def scalebox_up(tmp_path: Path, up_ports: tuple[int, int, int, int, int]) -> Iterator[ServerProcess]:
+def up_ports() -> UpPorts:
+    """Console, pastebin, shortener, object store S3 API, object store console, Kafka, event log console."""
+    return free_port(), free_port(), free_port(), free_port(), free_port(), free_port(), free_port()
+
+
+@pytest.fixture
+def scalebox_up(tmp_path: Path, up_ports: UpPorts) -> Iterator[ServerProcess]:
     """`python -m scalebox up` in its own session; the console on the first port answers GET /."""
-    console_port, pastebin_port, shortener_port, s3_port, objectstore_port = up_ports
+    console_port, pastebin_port, shortener_port, s3_port, objectstore_port, kafka_port, eventlog_port = (
+        up_ports
+    )
     env = scalebox_env(
         tmp_path / "data",
         SCALEBOX_CONSOLE_PORT=str(console_port),
@@ -164,6 +171,8 @@ def scalebox_up(tmp_path: Path, up_ports: tuple[int, int, int, int, int]) -> Ite
         SCALEBOX_SHORTENER_PORT=str(shortener_port),
         SCALEBOX_OBJECTSTORE_PORT=str(s3_port),
         SCALEBOX_OBJECTSTORE_CONSOLE_PORT=str(objectstore_port),
+        SCALEBOX_EVENTLOG_PORT=str(kafka_port),
+        SCALEBOX_EVENTLOG_CONSOLE_PORT=str(eventlog_port),
         SCALEBOX_CONSOLE_POLL_SECONDS="0.2",  # so the page turns "up" soon after the pastebin does
     )
     server = start_server(
@@ -187,7 +196,7 @@ def scalebox_up(tmp_path: Path, up_ports: tuple[int, int, int, int, int]) -> Ite
 
 @pytest.mark.integration
 def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
-    scalebox_up: ServerProcess, up_ports: tuple[int, int, int, int, int], tmp_path: Path
+    scalebox_up: ServerProcess, up_ports: UpPorts, tmp_path: Path
 ):
     pastebin_url = f"http://127.0.0.1:{up_ports[1]}"
     shortener_url = f"http://127.0.0.1:{up_ports[2]}"
@@ -199,6 +208,7 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
                 ("pastebin", "up"),
                 ("shortener", "up"),
                 ("objectstore", "up"),
+                ("eventlog", "up"),
             ]
 
         wait_until(
@@ -238,7 +248,13 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
 
     children = started_children(scalebox_up)
     assert (tmp_path / "data" / "shortener" / "shortener.db").is_file()
-    assert set(children) == {"console", "pastebin", "shortener", "objectstore"}, scalebox_up.log_tail()
+    assert set(children) == {"console", "pastebin", "shortener", "objectstore", "eventlog"}, (
+        scalebox_up.log_tail()
+    )
+    # The products' events went through the event log over Kafka: the paste's event is on the broker.
+    assert not (tmp_path / "data" / "pastebin" / "events.db").exists()
+    topics = AdminClient({"bootstrap.servers": f"127.0.0.1:{up_ports[5]}"}).list_topics(timeout=20).topics
+    assert PASTEBIN_EVENTS_TOPIC in topics, sorted(topics)
     scalebox_up.process.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
     try:
         code = scalebox_up.process.wait(timeout=UP_STOP_TIMEOUT_SECONDS)

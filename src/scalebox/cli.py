@@ -15,6 +15,7 @@ from scalebox import __version__
 from scalebox.console import cli as console_cli
 from scalebox.core.settings import ensure_secret_key
 from scalebox.core.supervisor import ChildSpec, main_run
+from scalebox.eventlog import cli as eventlog_cli
 from scalebox.objectstore import cli as objectstore_cli
 from scalebox.pastebin import cli as pastebin_cli
 from scalebox.shortener import cli as shortener_cli
@@ -36,6 +37,7 @@ SYSTEMS: tuple[System, ...] = (
     System("pastebin", "Pastebin", 8001, pastebin_cli.app),
     System("shortener", "URL shortener", 8002, shortener_cli.app),
     System("objectstore", "Object store", 9001, objectstore_cli.app, port_setting="console_port"),
+    System("eventlog", "Event log", 8009, eventlog_cli.app, port_setting="console_port"),
 )
 
 app = typer.Typer(
@@ -83,20 +85,33 @@ def up(
 
 UP_ACCESS_KEY = "scalebox-up"
 PASTEBIN_BUCKET = "pastebin"
+EVENT_PRODUCERS = {"pastebin", "shortener"}  # the products that publish and consume events
 
 
 def _dogfood(chosen: list[System], host: str) -> dict[str, dict[str, str]]:
     """Per-system settings that wire the products to scalebox's own infrastructure over its wire
-    protocols: the pastebin keeps its blobs in the object store, through S3, as it would in AWS.
+    protocols, as they would be wired to AWS S3 or a Kafka cluster: the pastebin keeps its blobs in
+    the object store through S3, and the products' events go through the event log over Kafka."""
+    names = {system.name for system in chosen}
+    wiring: dict[str, dict[str, str]] = {}
+    data_dir = Path(os.environ.get("SCALEBOX_DATA_DIR", "data"))
+    destination = (
+        "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    )  # a bind-all address is no destination
+    if {"pastebin", "objectstore"} <= names:
+        for name, settings in _blobs_over_s3(data_dir, destination).items():
+            wiring.setdefault(name, {}).update(settings)
+    if "eventlog" in names:
+        for name, settings in _events_over_kafka(names, data_dir, destination).items():
+            wiring.setdefault(name, {}).update(settings)
+    return wiring
 
-    Left alone: a pastebin told where its blobs go (SCALEBOX_PASTEBIN_BLOB_URL), and one whose data
-    directory already holds blobs on disk (moving them is not `up`'s business; it says so).
-    """
-    if not {"pastebin", "objectstore"} <= {system.name for system in chosen}:
-        return {}
+
+def _blobs_over_s3(data_dir: Path, s3_host: str) -> dict[str, dict[str, str]]:
+    """Left alone: a pastebin told where its blobs go (SCALEBOX_PASTEBIN_BLOB_URL), and one whose data
+    directory already holds blobs on disk (moving them is not `up`'s business; it says so)."""
     if "SCALEBOX_PASTEBIN_BLOB_URL" in os.environ:
         return {}
-    data_dir = Path(os.environ.get("SCALEBOX_DATA_DIR", "data"))
     disk_blobs = data_dir / "pastebin" / "blobs"
     if disk_blobs.is_dir() and any(disk_blobs.iterdir()):
         typer.echo(f"pastebin keeps its blobs in {disk_blobs} (they predate the object store)", err=True)
@@ -105,7 +120,6 @@ def _dogfood(chosen: list[System], host: str) -> dict[str, dict[str, str]]:
     secret_key = os.environ.get("SCALEBOX_OBJECTSTORE_ROOT_SECRET_KEY") or ensure_secret_key(
         data_dir / "objectstore" / "up-root", ""
     )
-    s3_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # a bind-all address is no destination
     s3_port = os.environ.get("SCALEBOX_OBJECTSTORE_PORT", "9000")
     endpoint = quote(f"http://{s3_host}:{s3_port}", safe="")
     return {
@@ -121,6 +135,24 @@ def _dogfood(chosen: list[System], host: str) -> dict[str, dict[str, str]]:
             )
         },
     }
+
+
+def _events_over_kafka(names: set[str], data_dir: Path, kafka_host: str) -> dict[str, dict[str, str]]:
+    """Each product's EventBus on the event log, through the Kafka protocol. Left alone: a product
+    told where its events go (SCALEBOX_<PRODUCT>_EVENTS_URL), and one whose embedded event log already
+    holds events (they stay where they are; it says so)."""
+    kafka_port = os.environ.get("SCALEBOX_EVENTLOG_PORT", "9092")
+    wiring: dict[str, dict[str, str]] = {}
+    for product in sorted(names & EVENT_PRODUCERS):
+        variable = f"SCALEBOX_{product.upper()}_EVENTS_URL"
+        if variable in os.environ:
+            continue
+        embedded = data_dir / product / "events.db"
+        if embedded.exists():
+            typer.echo(f"{product} keeps its events in {embedded} (they predate the event log)", err=True)
+            continue
+        wiring[product] = {variable: f"kafka://{kafka_host}:{kafka_port}"}
+    return wiring
 
 
 def _port(system: System) -> int:

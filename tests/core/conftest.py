@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -17,6 +18,9 @@ import pytest
 from scalebox.core.blobs import BlobStore, FilesystemBlobStore, MemoryBlobStore, S3BlobStore
 from tests.objectstore.harness import running_objectstore
 from tests.objectstore.s3_server import ROOT_ACCESS_KEY, ROOT_SECRET_KEY
+
+if TYPE_CHECKING:
+    from tests.eventlog.harness import RunningBroker
 
 S3_ACCESS_KEY = "testing"
 S3_SECRET_KEY = "testing"
@@ -110,3 +114,21 @@ async def blob_store(
         store = s3_store
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="module")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+    """scalebox's Kafka broker, in this process, for one test module (`.bootstrap` is host:port).
+
+    Time-based retention is off: tests stamp events with a FakeClock whose time is long past.
+    """
+    from tests.eventlog.harness import running_broker  # noqa: PLC0415  (only Kafka runs pay the import)
+
+    with running_broker(tmp_path_factory.mktemp("eventlog"), retention_ms=-1) as broker:
+        yield broker
+
+
+@pytest.fixture
+def kafka_namespace(request: pytest.FixtureRequest) -> str:
+    """A topic and group prefix no other test uses: one broker serves a whole module."""
+    return "t" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16] + "."

@@ -12,22 +12,30 @@ import pytest
 from scalebox.core.clock import FakeClock
 from scalebox.core.events import (
     Event,
+    KafkaEventBus,
     MemoryEventBus,
     SqliteEventBus,
     consume_batch_once,
     run_batch_consumer,
 )
 
-Bus = MemoryEventBus | SqliteEventBus
+Bus = MemoryEventBus | SqliteEventBus | KafkaEventBus
 TIMEOUT_SECONDS = 10.0  # bounds every wait on a condition
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "kafka"])
 async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
     clock = FakeClock()
-    bus: Bus = (
-        MemoryEventBus(clock) if request.param == "memory" else SqliteEventBus(tmp_path / "e.db", clock)
-    )
+    bus: Bus
+    if request.param == "memory":
+        bus = MemoryEventBus(clock)
+    elif request.param == "sqlite":
+        bus = SqliteEventBus(tmp_path / "e.db", clock)
+    else:
+        # Looked up lazily, so memory and sqlite runs never start a broker. One broker serves the
+        # module; the namespace keeps each test's topics and groups apart.
+        broker = request.getfixturevalue("kafka_broker")
+        bus = KafkaEventBus([broker.bootstrap], clock, namespace=request.getfixturevalue("kafka_namespace"))
     yield bus
     await bus.close()
 

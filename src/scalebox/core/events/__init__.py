@@ -14,6 +14,7 @@ from scalebox.core.events.consumer import (
     run_batch_consumer,
     run_consumer,
 )
+from scalebox.core.events.kafka import EventBusUnavailableError, KafkaEventBus
 from scalebox.core.events.memory import MemoryEventBus
 from scalebox.core.events.port import BATCH_RECORDS_MAX, Event, EventBus, Handler, consume_once
 from scalebox.core.events.sqlite import SqliteEventBus
@@ -24,7 +25,9 @@ __all__ = [
     "ErrorHook",
     "Event",
     "EventBus",
+    "EventBusUnavailableError",
     "Handler",
+    "KafkaEventBus",
     "MemoryEventBus",
     "SqliteEventBus",
     "consume_batch_once",
@@ -36,7 +39,8 @@ __all__ = [
 
 
 def open_event_bus(url: str, *, clock: Clock, base_dir: Path | None = None) -> EventBus:
-    """`memory://`, `sqlite:///abs/path.db`, or `sqlite:relative.db` (under `base_dir`, else the cwd)."""
+    """`memory://`, `sqlite:///abs/path.db`, `sqlite:relative.db` (under `base_dir`, else the cwd), or
+    `kafka://host:port[,host:port...]` (options: `?namespace=app.&replication_factor=3`)."""
     parts = urlsplit(url)
     if parts.scheme == "memory" and not (parts.netloc or parts.path or parts.query):
         return MemoryEventBus(clock)
@@ -45,7 +49,10 @@ def open_event_bus(url: str, *, clock: Clock, base_dir: Path | None = None) -> E
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         return SqliteEventBus(path, clock)
+    if parts.scheme == "kafka" and parts.netloc:
+        return KafkaEventBus.from_url(url, clock)
     raise InvalidError(
-        f"unsupported event bus URL {url!r}: use memory://, sqlite:///abs/path.db or sqlite:relative.db",
+        f"unsupported event bus URL {url!r}: use memory://, sqlite:///abs/path.db, sqlite:relative.db"
+        " or kafka://host:port",
         field="url",
     )

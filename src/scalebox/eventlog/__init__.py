@@ -1,0 +1,1 @@
+"""The event log: a Kafka-protocol broker with durable partitioned logs and consumer groups."""

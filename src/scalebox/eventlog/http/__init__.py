@@ -1,0 +1,1 @@
+"""The event log's web console (port 8009)."""

@@ -1,0 +1,94 @@
+"""How the console's pages show things: links to topics and groups (every group id URL-encoded, whatever
+it holds), records as the tail's JSON and rows, sizes and durations, and the lag chart's geometry.
+Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from scalebox.core.size import render_size
+from scalebox.eventlog.display import iso_timestamp_ms, render_duration_ms, render_timestamp_ms, show_bytes
+from scalebox.eventlog.service.topic_view import TailRecord
+
+CHART_WIDTH = 640
+CHART_LABEL_WIDTH = 200
+CHART_BAR_HEIGHT = 22
+CHART_GAP = 8
+CHART_FIGURE_ROOM = 90  # on the right of the longest bar, for its number
+HEADER_CHARS_MAX = 100  # of one record header's value in the tail
+
+
+def topic_url(name: str) -> str:
+    # Topic names are [a-zA-Z0-9._-] and never "." or "..": safe in a path as they are.
+    return f"/topics/{quote(name, safe='')}"
+
+
+def group_url(group_id: str) -> str:
+    """A group's page. The id travels in the query: group ids may hold '/', '.' and '..'."""
+    return f"/group?id={quote(group_id, safe='')}"
+
+
+def render_record(record: TailRecord) -> dict[str, object]:
+    """One record of the tail as the page's script and template read it: key, value and headers as
+    `ShownBytes` (text or hex), the timestamp for people and for `<time>`."""
+    return {
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp_ms": record.timestamp_ms,
+        "time": render_timestamp_ms(record.timestamp_ms),
+        "iso_time": iso_timestamp_ms(record.timestamp_ms),
+        "key": show_bytes(record.key).as_dict(),
+        "value": show_bytes(record.value).as_dict(),
+        "headers": [
+            {"name": name, "value": show_bytes(value, HEADER_CHARS_MAX).as_dict()}
+            for name, value in record.headers
+        ],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: int
+    y: int
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
+class BarChart:
+    """A horizontal bar chart laid out for SVG: one bar per row, the longest filling the plot."""
+
+    bars: tuple[Bar, ...]
+    width: int
+    height: int
+    label_width: int
+    bar_height: int
+
+
+def layout_bar_chart(rows: Sequence[tuple[str, int]]) -> BarChart:
+    plot = CHART_WIDTH - CHART_LABEL_WIDTH - CHART_FIGURE_ROOM
+    largest = max((value for _, value in rows), default=0) or 1
+    bars = tuple(
+        Bar(
+            label,
+            value,
+            index * (CHART_BAR_HEIGHT + CHART_GAP),
+            max(1, round(plot * value / largest)) if value else 0,
+        )
+        for index, (label, value) in enumerate(rows)
+    )
+    height = max(1, len(rows) * (CHART_BAR_HEIGHT + CHART_GAP) - CHART_GAP)
+    return BarChart(bars, CHART_WIDTH, height, CHART_LABEL_WIDTH, CHART_BAR_HEIGHT)
+
+
+def template_globals() -> dict[str, object]:
+    return {
+        "topic_url": topic_url,
+        "group_url": group_url,
+        "render_size": render_size,
+        "render_duration_ms": render_duration_ms,
+        "render_timestamp_ms": render_timestamp_ms,
+        "iso_timestamp_ms": iso_timestamp_ms,
+    }

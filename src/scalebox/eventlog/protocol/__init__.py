@@ -1,0 +1,1 @@
+"""Sans-IO Kafka wire code: framing, request/response codec, record batches, error codes."""

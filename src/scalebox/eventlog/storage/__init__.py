@@ -1,0 +1,1 @@
+"""Partition logs on local disk: segments, indexes, recovery, retention and compaction."""
