@@ -8,6 +8,7 @@ import io
 import socket
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -23,7 +24,7 @@ from kio.serial import entity_reader, entity_writer
 from scalebox.eventlog.protocol.codec import SUPPORTED
 from scalebox.eventlog.protocol.records import NewRecord, encode_batch
 from tests.eventlog.harness import RunningBroker, running_broker
-from tests.servers import HOST
+from tests.servers import HOST, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +200,26 @@ def test_produce_of_corrupt_batch_gets_corrupt_message(broker: RunningBroker) ->
     partition = response.responses[0].partition_responses[0]
     assert partition.error_code == 2  # CORRUPT_MESSAGE
     assert broker.run(lambda: broker.eventlog.broker.partition("corrupt", 0).log.log_end_offset) == 1
+
+
+def test_connections_over_the_limit_are_closed_and_the_others_served(tmp_path: Path) -> None:
+    with running_broker(tmp_path, connections_max=2) as small:
+        first, second = _connect(small), _connect(small)
+        try:
+            wait_until(lambda: small.eventlog.server.connections == 2, timeout_seconds=10)
+            with _connect(small) as third:
+                assert _closed(third)
+            first.sendall(_api_versions_v3(1))
+            assert struct.unpack(">i", _read_frame(first)[:4])[0] == 1
+        finally:
+            first.close()
+            second.close()
+        wait_until(lambda: small.eventlog.server.connections == 0, timeout_seconds=10)
+        _still_serving(small)
+
+
+def test_many_pipelined_requests_past_the_read_ahead_limit_are_all_answered(tmp_path: Path) -> None:
+    with running_broker(tmp_path, in_flight_requests_max=4) as small, _connect(small) as sock:
+        sock.sendall(b"".join(_api_versions_v3(i) for i in range(200)))
+        ids = [struct.unpack(">i", _read_frame(sock)[:4])[0] for _ in range(200)]
+    assert ids == list(range(200))

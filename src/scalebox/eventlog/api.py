@@ -153,7 +153,7 @@ class KafkaApi:
                 connection.sasl.handshake(request.body.mechanism)
                 code = ErrorCode.none
             except DomainError as exc:
-                code = error_code(exc)
+                code = _code(exc)
         return self.respond(request, {"error_code": code, "mechanisms": mechanisms})
 
     async def sasl_authenticate(self, request: Request, connection: Connection) -> object:
@@ -166,7 +166,7 @@ class KafkaApi:
         except DomainError as exc:
             connection.close_after_response = True
             return self.respond(
-                request, {"error_code": error_code(exc), "error_message": exc.detail, "auth_bytes": b""}
+                request, {"error_code": _code(exc), "error_message": exc.detail, "auth_bytes": b""}
             )
         return self.respond(
             request, {"error_code": 0, "error_message": None, "auth_bytes": reply, "session_lifetime": 0}
@@ -281,7 +281,7 @@ class KafkaApi:
                     "records": records,
                 }
             except DomainError as exc:
-                entry["error_code"] = error_code(exc)
+                entry["error_code"] = _code(exc)
             responses.append((name, entry))
         return responses, total, partitions
 
@@ -296,7 +296,7 @@ class KafkaApi:
                     offset, timestamp = self.broker.list_offset(partition, wanted.timestamp)
                     entry |= {"offset": offset, "timestamp": timestamp, "leader_epoch": 0}
                 except DomainError as exc:
-                    entry |= {"error_code": error_code(exc), "offset": -1, "timestamp": -1}
+                    entry |= {"error_code": _code(exc), "offset": -1, "timestamp": -1}
                 partitions.append(entry)
             topics.append({"name": topic.name, "partitions": partitions})
         return self.respond(request, {"topics": topics})
@@ -341,7 +341,7 @@ class KafkaApi:
                 raise InvalidRequestError("metadata by topic id is not supported")
             topic = self.broker.topic_for_metadata(name, allow_create=allow_create)
         except DomainError as exc:
-            return {"error_code": error_code(exc), "name": name, "topic_id": None, "partitions": ()}
+            return {"error_code": _code(exc), "name": name, "topic_id": None, "partitions": ()}
         return {
             "error_code": 0,
             "name": topic.name,
@@ -409,7 +409,7 @@ class KafkaApi:
                     "configs": self._creatable_configs(config),
                 }
             except DomainError as exc:
-                entry |= {"error_code": error_code(exc), "error_message": exc.detail, "configs": None}
+                entry |= {"error_code": _code(exc), "error_message": exc.detail, "configs": None}
                 entry |= {"num_partitions": -1, "replication_factor": -1}
             results.append(entry)
         return self.respond(request, {"topics": results})
@@ -447,7 +447,7 @@ class KafkaApi:
                 await self.broker.delete_topic(resolved)
                 await self.groups.delete_topic_offsets(resolved)
             except DomainError as exc:
-                entry |= {"error_code": error_code(exc), "error_message": exc.detail}
+                entry |= {"error_code": _code(exc), "error_message": exc.detail}
             results.append(entry)
         return self.respond(request, {"responses": results})
 
@@ -467,7 +467,7 @@ class KafkaApi:
                     raise InvalidRequestError("manual replica assignments are not supported on one broker")
                 self.broker.create_partitions(wanted.name, wanted.count, validate_only=body.validate_only)
             except DomainError as exc:
-                entry |= {"error_code": error_code(exc), "error_message": exc.detail}
+                entry |= {"error_code": _code(exc), "error_message": exc.detail}
             results.append(entry)
         return self.respond(request, {"results": results})
 
@@ -507,7 +507,7 @@ class KafkaApi:
                     if keys is None or name in keys
                 ]
             except DomainError as exc:
-                entry |= {"error_code": error_code(exc), "error_message": exc.detail}
+                entry |= {"error_code": _code(exc), "error_message": exc.detail}
             results.append(entry)
         return self.respond(request, {"results": results})
 
@@ -553,7 +553,7 @@ class KafkaApi:
                 changes = _config_changes(topic.config.to_kafka(), resource.configs)
                 self.broker.alter_configs(resource.resource_name, changes, validate_only=body.validate_only)
             except DomainError as exc:
-                entry |= {"error_code": error_code(exc), "error_message": exc.detail}
+                entry |= {"error_code": _code(exc), "error_message": exc.detail}
             results.append(entry)
         return self.respond(request, {"responses": results})
 
@@ -625,9 +625,9 @@ class KafkaApi:
         try:
             result = await self.groups.join(join)
         except MemberIdRequiredError as exc:
-            return self.respond(request, empty | {"error_code": error_code(exc), "member_id": exc.member_id})
-        except GroupError as exc:
-            return self.respond(request, empty | {"error_code": error_code(exc), "member_id": body.member_id})
+            return self.respond(request, empty | {"error_code": _code(exc), "member_id": exc.member_id})
+        except (GroupError, IntegrityError) as exc:
+            return self.respond(request, empty | {"error_code": _code(exc), "member_id": body.member_id})
         return self.respond(
             request,
             {
@@ -661,11 +661,11 @@ class KafkaApi:
                 getattr(body, "protocol_name", None),
                 {a.member_id: a.assignment for a in body.assignments},
             )
-        except GroupError as exc:
+        except (GroupError, IntegrityError) as exc:
             return self.respond(
                 request,
                 {
-                    "error_code": error_code(exc),
+                    "error_code": _code(exc),
                     "protocol_type": None,
                     "protocol_name": None,
                     "assignment": b"",
@@ -688,8 +688,8 @@ class KafkaApi:
                 body.group_id, body.member_id, body.generation_id, getattr(body, "group_instance_id", None)
             )
             code = ErrorCode.none
-        except GroupError as exc:
-            code = error_code(exc)
+        except (GroupError, IntegrityError) as exc:
+            code = _code(exc)
         return self.respond(request, {"error_code": code})
 
     async def leave_group(self, request: Request, connection: Connection) -> object:
@@ -700,8 +700,8 @@ class KafkaApi:
             members = [(m.member_id, m.group_instance_id) for m in body.members]
         try:
             outcomes = await self.groups.leave(body.group_id, members)
-        except GroupError as exc:
-            return self.respond(request, {"error_code": error_code(exc), "members": ()})
+        except (GroupError, IntegrityError) as exc:
+            return self.respond(request, {"error_code": _code(exc), "members": ()})
         top = (
             next((error_code(e) for e in outcomes if e is not None), ErrorCode.none)
             if request.api_version < 3
@@ -744,8 +744,8 @@ class KafkaApi:
             )
             codes = {key: error_code(e) if e is not None else 0 for key, e in outcomes.items()}
             codes |= dict.fromkeys(unknown, ErrorCode.unknown_topic_or_partition)
-        except GroupError as exc:
-            codes = dict.fromkeys(offsets, error_code(exc))
+        except (GroupError, IntegrityError) as exc:
+            codes = dict.fromkeys(offsets, _code(exc))
         topics: dict[str, list[dict[str, Any]]] = {}
         for (name, index), code in codes.items():
             topics.setdefault(name, []).append({"partition_index": index, "error_code": code})
@@ -775,8 +775,8 @@ class KafkaApi:
             wanted = [(t.name, index) for t, idx in zip(topics, indexes, strict=True) for index in idx or ()]
         try:
             committed = self.groups.fetch_offsets(group_id, wanted)
-        except GroupError as exc:
-            return {"group_id": group_id, "topics": (), "error_code": error_code(exc)}
+        except (GroupError, IntegrityError) as exc:
+            return {"group_id": group_id, "topics": (), "error_code": _code(exc)}
         keys = wanted if wanted is not None else sorted(committed)
         by_topic: dict[str, list[dict[str, Any]]] = {}
         for name, index in keys:
@@ -846,6 +846,15 @@ class KafkaApi:
                 ]
             },
         )
+
+
+def _code(exc: DomainError | IntegrityError) -> ErrorCode:
+    """The Kafka code for a domain error; COORDINATOR_NOT_AVAILABLE when the group log could not be
+    written (the disk under __consumer_offsets failed): the client finds the coordinator again and
+    retries."""
+    if isinstance(exc, DomainError):
+        return error_code(exc)
+    return ErrorCode.coordinator_not_available
 
 
 def _produce_error(exc: DomainError | IntegrityError, index: int | None = None) -> dict[str, Any]:
