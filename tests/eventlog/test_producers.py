@@ -5,6 +5,7 @@ __consumer_offsets)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,26 @@ def test_committed_offsets_survive_a_broker_restart(tmp_path: Path) -> None:
         finally:
             consumer.close()
         assert committed[0].offset == 7
+
+
+async def test_flush_ms_policy_syncs_within_the_interval_and_acks_all_waits_for_it(tmp_path: Path) -> None:
+    broker = Broker(tmp_path, FakeClock())
+    broker.open()
+    broker.create_topic("timed", 1, {"flush.messages": "1000000", "flush.ms": "50"})
+    partition = broker.partition("timed", 0)
+    appended = broker.append(partition, _batch(-1, -1, -1, count=3))
+    assert partition.log.durable_offset < appended.next_offset  # not synced on append
+    await asyncio.wait_for(broker.wait_durable(partition, appended.next_offset), timeout=5)
+    assert partition.log.durable_offset >= appended.next_offset
+    await broker.close()
+
+
+async def test_without_a_sync_policy_acks_all_does_not_wait(tmp_path: Path) -> None:
+    broker = Broker(tmp_path, FakeClock())
+    broker.open()
+    broker.create_topic("lazy", 1, {"flush.messages": "1000000"})
+    partition = broker.partition("lazy", 0)
+    appended = broker.append(partition, _batch(-1, -1, -1))
+    await asyncio.wait_for(broker.wait_durable(partition, appended.next_offset), timeout=1)
+    assert partition.log.durable_offset < appended.next_offset  # page cache only, as configured
+    await broker.close()
