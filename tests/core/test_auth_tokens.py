@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import Signer, URLSafeSerializer
 
-from scalebox.core.auth.tokens import CsrfCodec, Session, SessionCodec
+from scalebox.core.auth.tokens import CsrfCodec, NamedSessionCodec, Session, SessionCodec
 from scalebox.core.clock import FakeClock
 
 SECRET = "s" * 32
@@ -243,3 +243,27 @@ def test_session_codec_time_comes_from_the_clock_not_the_system():
     token = codec.encode(make_session(clock))
 
     assert codec.decode(token) is not None  # decades before the system time: still fresh
+
+
+def test_named_sessions_round_trip_and_expire() -> None:
+    clock = FakeClock()
+    codec = NamedSessionCodec("k" * 32, 60, clock, salt="console-a")
+    cookie = codec.encode("alice")
+    assert codec.decode(cookie) == "alice"
+    clock.advance(seconds=61)
+    assert codec.decode(cookie) is None
+
+
+def test_named_sessions_of_one_salt_mean_nothing_under_another() -> None:
+    clock = FakeClock()
+    cookie = NamedSessionCodec("k" * 32, 60, clock, salt="console-a").encode("alice")
+    assert NamedSessionCodec("k" * 32, 60, clock, salt="console-b").decode(cookie) is None
+
+
+def test_named_sessions_refuse_an_account_session_and_garbage() -> None:
+    clock = FakeClock()
+    named = NamedSessionCodec("k" * 32, 60, clock, salt="scalebox.session")
+    account_cookie = SessionCodec("k" * 32, 60, clock).encode(Session(account_id=7, issued_at=clock.now()))
+    assert named.decode(account_cookie) is None  # same salt and key, but an id is not a name
+    assert named.decode("x" * 5000) is None
+    assert named.decode("not.a.cookie") is None

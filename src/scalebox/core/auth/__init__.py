@@ -32,7 +32,7 @@ from scalebox.core.auth.passwords import (
     verify_password,
 )
 from scalebox.core.auth.service import AccountService
-from scalebox.core.auth.tokens import CsrfCodec, Session, SessionCodec
+from scalebox.core.auth.tokens import CsrfCodec, NamedSessionCodec, Session, SessionCodec
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -53,6 +53,7 @@ __all__ = [
     "IssuedKey",
     "KeyIdTakenError",
     "MemoryAccountRepository",
+    "NamedSessionCodec",
     "Session",
     "SessionCodec",
     "SqlAccountRepository",

@@ -40,39 +40,82 @@ class Session:
     issued_at: datetime
 
 
-class SessionCodec:
-    """Encodes sessions into cookie values and back; `decode` answers None rather than raising."""
+class _StampedPayloads:
+    """A value and the moment it was issued, signed; `load` answers None for anything forged, expired,
+    malformed or too long. The one implementation behind every session cookie scalebox sets."""
 
-    def __init__(self, secret_key: str | bytes, max_age_seconds: int, clock: Clock) -> None:
+    def __init__(self, secret_key: str | bytes, max_age_seconds: int, clock: Clock, salt: str) -> None:
         _check_secret(secret_key)
         assert max_age_seconds > 0, max_age_seconds
         self._serializer = URLSafeSerializer(
-            secret_key, salt=_SESSION_SALT, signer_kwargs={"digest_method": hashlib.sha256}
+            secret_key, salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
         )
         self._max_age = timedelta(seconds=max_age_seconds)
         self._clock = clock
 
-    def encode(self, session: Session) -> str:
-        assert session.issued_at.tzinfo is not None, "issued_at must be tz-aware"
+    def dump(self, value: object, issued_at: datetime) -> str:
+        assert issued_at.tzinfo is not None, "issued_at must be tz-aware"
         # Whole microseconds since the Unix epoch: exact, unlike a float, and compact.
-        micros = (session.issued_at - _UNIX_EPOCH) // _MICROSECOND
-        return self._serializer.dumps([session.account_id, micros])
+        return self._serializer.dumps([value, (issued_at - _UNIX_EPOCH) // _MICROSECOND])
 
-    def decode(self, text: str) -> Session | None:
-        """The session in `text`, or None if it is forged, expired, malformed or too long."""
+    def load(self, text: str) -> tuple[object, datetime] | None:
         if len(text) > TOKEN_CHARS_MAX or not text.isascii():
             return None
         try:
             payload = self._serializer.loads(text)
         except BadData:
             return None
-        session = _session_from_payload(payload)
-        if session is None:
+        # The signature proves we wrote the payload, but an older release may have written another shape.
+        if not isinstance(payload, list) or len(payload) != 2 or not _is_plain_int(payload[1]):
             return None
-        age = self._clock.now() - session.issued_at
+        try:
+            issued_at = _UNIX_EPOCH + payload[1] * _MICROSECOND
+        except OverflowError:
+            return None
+        age = self._clock.now() - issued_at
         if age > self._max_age or age < -timedelta(seconds=CLOCK_SKEW_SECONDS):
             return None
-        return session
+        return payload[0], issued_at
+
+
+class SessionCodec:
+    """Encodes sessions into cookie values and back; `decode` answers None rather than raising."""
+
+    def __init__(self, secret_key: str | bytes, max_age_seconds: int, clock: Clock) -> None:
+        self._payloads = _StampedPayloads(secret_key, max_age_seconds, clock, _SESSION_SALT)
+
+    def encode(self, session: Session) -> str:
+        return self._payloads.dump(session.account_id, session.issued_at)
+
+    def decode(self, text: str) -> Session | None:
+        """The session in `text`, or None if it is forged, expired, malformed or too long."""
+        loaded = self._payloads.load(text)
+        if loaded is None or not _is_plain_int(loaded[0]):
+            return None
+        account_id, issued_at = loaded
+        assert isinstance(account_id, int)
+        return Session(account_id=account_id, issued_at=issued_at)
+
+
+class NamedSessionCodec:
+    """Sessions that name their holder by a string (a console's signed-in user or access key), signed
+    under `salt` so one system's cookie means nothing to another's; `decode` answers None rather
+    than raising."""
+
+    def __init__(self, secret_key: str | bytes, max_age_seconds: int, clock: Clock, *, salt: str) -> None:
+        self._payloads = _StampedPayloads(secret_key, max_age_seconds, clock, salt)
+        self._clock = clock
+
+    def encode(self, name: str) -> str:
+        """A cookie value for `name`, issued now."""
+        return self._payloads.dump(name, self._clock.now())
+
+    def decode(self, text: str) -> str | None:
+        """The name in `text`, or None if it is forged, expired, malformed or too long."""
+        loaded = self._payloads.load(text)
+        if loaded is None or not isinstance(loaded[0], str):
+            return None
+        return loaded[0]
 
 
 class CsrfCodec:
@@ -106,20 +149,6 @@ class CsrfCodec:
         if len(token) > TOKEN_CHARS_MAX or not token.isascii():
             return False
         return hmac.compare_digest(token.encode("ascii"), self._signer.sign(browser_id))
-
-
-def _session_from_payload(payload: object) -> Session | None:
-    # The signature proves we wrote the payload, but an older release may have written another shape.
-    if not isinstance(payload, list) or len(payload) != 2:
-        return None
-    account_id, micros = payload
-    if not (_is_plain_int(account_id) and _is_plain_int(micros)):
-        return None
-    try:
-        issued_at = _UNIX_EPOCH + micros * _MICROSECOND
-    except OverflowError:
-        return None
-    return Session(account_id=account_id, issued_at=issued_at)
 
 
 def _is_plain_int(value: object) -> bool:

@@ -24,7 +24,7 @@ from scalebox.core.settings import ensure_secret_key
 from scalebox.core.web.app import AppParts, WebSettings, create_app
 from scalebox.core.web.csrf import BrowserIdMiddleware
 from scalebox.eventlog.http import console_pages
-from scalebox.eventlog.http.console_session import Console, ConsoleSessions, RunningEventLog
+from scalebox.eventlog.http.console_session import Console, RunningEventLog, console_sessions
 from scalebox.eventlog.service.group_view import list_group_views
 
 log = structlog.get_logger("scalebox.eventlog.console")
@@ -119,7 +119,7 @@ def build_console_app(eventlog: RunningEventLog) -> FastAPI:
     secret = ensure_secret_key(settings.system_dir, settings.secret_key)
     wiring = Console(
         eventlog,
-        ConsoleSessions(secret, settings.console_session_seconds, eventlog.clock),
+        console_sessions(secret, settings.console_session_seconds, eventlog.clock),
         MemoryRateLimiter(eventlog.clock),
     )
 

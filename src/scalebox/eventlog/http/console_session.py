@@ -4,17 +4,15 @@ rendering, and the fixed notes a redirect after a form may carry."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 from urllib.parse import quote
 
-from itsdangerous import BadData, URLSafeSerializer
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from scalebox.core.auth import NamedSessionCodec
 from scalebox.core.clock import Clock
 from scalebox.core.errors import UnauthorizedError
 from scalebox.core.ratelimit import RateLimiter
@@ -28,11 +26,7 @@ from scalebox.eventlog.settings import EventLogSettings
 
 # Not core's `sbx_session`: cookies ignore ports, and the other systems on this host keep theirs there.
 SESSION_COOKIE = "sbx_eventlog_session"
-SESSION_CHARS_MAX = 4096
-CLOCK_SKEW_SECONDS = 60
 _SESSION_SALT = "scalebox.eventlog.console-session"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _UNRESOLVED = object()
 
 # What a redirect after a form says on the page it lands on; only these fixed sentences, so no link
@@ -71,40 +65,10 @@ class RunningEventLog(Protocol):
     def server(self) -> ServerCounters: ...
 
 
-class ConsoleSessions:
-    """Session cookie values: a user name and when it signed in, signed under a key itsdangerous
-    derives from the server secret and this salt. `decode` answers None rather than raising."""
-
-    def __init__(self, server_secret: str, max_age_seconds: int, clock: Clock) -> None:
-        assert len(server_secret.encode()) >= 16, "the server secret is too short to sign sessions"
-        assert max_age_seconds > 0, max_age_seconds
-        self._serializer = URLSafeSerializer(
-            server_secret, salt=_SESSION_SALT, signer_kwargs={"digest_method": hashlib.sha256}
-        )
-        self._max_age = timedelta(seconds=max_age_seconds)
-        self._clock = clock
-
-    def encode(self, user: str) -> str:
-        micros = (self._clock.now() - _EPOCH) // _MICROSECOND
-        return self._serializer.dumps([user, micros])
-
-    def decode(self, text: str) -> str | None:
-        """The user in `text`, or None if it is forged, expired or malformed."""
-        if len(text) > SESSION_CHARS_MAX or not text.isascii():
-            return None
-        try:
-            payload = self._serializer.loads(text)
-        except BadData:
-            return None
-        if not isinstance(payload, list) or len(payload) != 2:
-            return None
-        user, micros = payload
-        if not isinstance(user, str) or not isinstance(micros, int) or isinstance(micros, bool):
-            return None
-        age = self._clock.now() - (_EPOCH + micros * _MICROSECOND)
-        if age > self._max_age or age < -timedelta(seconds=CLOCK_SKEW_SECONDS):
-            return None
-        return user
+def console_sessions(server_secret: str, max_age_seconds: int, clock: Clock) -> NamedSessionCodec:
+    """Session cookie values: the signed-in name and when it signed in, signed under a key derived
+    from the server secret and this console's own salt."""
+    return NamedSessionCodec(server_secret, max_age_seconds, clock, salt=_SESSION_SALT)
 
 
 @dataclass(frozen=True)
@@ -112,7 +76,7 @@ class Console:
     """What the console's pages work with; console.py builds one and keeps it in `app.state.console`."""
 
     eventlog: RunningEventLog
-    sessions: ConsoleSessions
+    sessions: NamedSessionCodec
     limiter: RateLimiter
 
     @property

@@ -24,8 +24,8 @@ from scalebox.objectstore.http.console_drives import HealJob
 from scalebox.objectstore.http.console_session import (
     SESSION_COOKIE,
     Console,
-    ConsoleSessions,
     console,
+    console_sessions,
     page_context,
     render_page,
     signed_in,
@@ -64,7 +64,7 @@ def build_console(
         keys=keys,
         upkeep=upkeep,
         erasure=erasure,
-        sessions=ConsoleSessions(server_secret, settings.console_session_seconds, clock),
+        sessions=console_sessions(server_secret, settings.console_session_seconds, clock),
         limiter=MemoryRateLimiter(clock),
         heal=HealJob(),
     )
