@@ -24,6 +24,7 @@ EXPECTED = {
     "KeyIdTakenError",
     "MemoryAccountRepository",
     "Session",
+    "NamedSessionCodec",
     "SessionCodec",
     "SqlAccountRepository",
     "UsernameTakenError",
