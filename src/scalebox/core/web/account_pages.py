@@ -36,6 +36,22 @@ from scalebox.core.web.pages import Pages
 
 NO_STORE = {"Cache-Control": "no-store"}  # the page showing a new key: never kept by any cache
 PAGE_CACHE = {"Cache-Control": "private, no-cache"}  # pages carry this browser's CSRF token
+
+
+def render_form_page(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] = PAGE_CACHE,
+) -> HTMLResponse:
+    """A page of the app's `Pages` that may carry forms (so never shared by caches), with no flash
+    messages unless the context brings some."""
+    pages: Pages = request.app.state.pages
+    return pages.render(request, name, {"flashes": [], **context}, status_code=status_code, headers=headers)
+
+
 SIGN_INS_PER_MINUTE = 10  # each attempt costs an argon2 hash: bound guessing and CPU alike
 NextQuery = Annotated[str, Query(alias="next", max_length=2000)]  # where to go after signing in
 RevokedQuery = Annotated[str, Query(max_length=64)]  # the key id just revoked, for the flash

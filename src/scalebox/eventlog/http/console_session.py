@@ -4,20 +4,18 @@ rendering, and the fixed notes a redirect after a form may carry."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 
 from scalebox.core.auth import NamedSessionCodec
 from scalebox.core.clock import Clock
 from scalebox.core.errors import UnauthorizedError
 from scalebox.core.ratelimit import RateLimiter
-from scalebox.core.web import Pages
-from scalebox.core.web.account_pages import PAGE_CACHE
+from scalebox.core.web.account_pages import render_form_page
 from scalebox.core.web.csrf import LazyCsrfToken
 from scalebox.core.web.forms import local_path
 from scalebox.eventlog.service.broker import Broker
@@ -149,14 +147,4 @@ def note_flashes(note: str) -> list[tuple[str, str]]:
     return [("ok", message)] if message else []
 
 
-def render_page(
-    request: Request,
-    name: str,
-    context: Mapping[str, Any],
-    *,
-    status_code: int = 200,
-    headers: Mapping[str, str] = PAGE_CACHE,
-) -> HTMLResponse:
-    pages: Pages = request.app.state.pages
-    merged = {"flashes": [], **context}
-    return pages.render(request, name, merged, status_code=status_code, headers=headers)
+render_page = render_form_page  # every console page renders through core's form-page renderer
