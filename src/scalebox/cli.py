@@ -16,6 +16,7 @@ from scalebox.console import cli as console_cli
 from scalebox.core.settings import ensure_secret_key
 from scalebox.core.supervisor import ChildSpec, main_run
 from scalebox.eventlog import cli as eventlog_cli
+from scalebox.exchange import cli as exchange_cli
 from scalebox.objectstore import cli as objectstore_cli
 from scalebox.pastebin import cli as pastebin_cli
 from scalebox.shortener import cli as shortener_cli
@@ -38,6 +39,7 @@ SYSTEMS: tuple[System, ...] = (
     System("shortener", "URL shortener", 8002, shortener_cli.app),
     System("objectstore", "Object store", 9001, objectstore_cli.app, port_setting="console_port"),
     System("eventlog", "Event log", 8009, eventlog_cli.app, port_setting="console_port"),
+    System("exchange", "Stock exchange", 8007, exchange_cli.app),
 )
 
 app = typer.Typer(

@@ -182,7 +182,7 @@ class Order:
         "visible",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 (positional: called per order on the hot path, or a CLI command's options)
         self,
         participant: str,
         symbol: str,
@@ -219,8 +219,19 @@ class Order:
 
     def request(self) -> tuple[object, ...]:
         """The submitted fields, in constructor order (what a journal records)."""
-        return (self.participant, self.symbol, self.cl_ord_id, self.side, self.order_type, self.tif,
-                self.quantity, self.price, self.stop_price, self.display, self.stp)  # fmt: skip
+        return (
+            self.participant,
+            self.symbol,
+            self.cl_ord_id,
+            self.side,
+            self.order_type,
+            self.tif,
+            self.quantity,
+            self.price,
+            self.stop_price,
+            self.display,
+            self.stp,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Order):

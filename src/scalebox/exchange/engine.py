@@ -131,12 +131,14 @@ class MatchingEngine:
         if reason is not None:
             out.append(Execution(ExecType.REJECTED, order, OrdStatus.REJECTED, 0, 0, reason=reason))
             return
-        assert inst is not None and account is not None
+        assert inst is not None
+        assert account is not None
         position = account.positions.get(order.symbol) or account.position(order.symbol)
         ref = inst.last_price or inst.instrument.reference_price_ticks
         quantity = order.quantity
-        reason = risk.check_order(inst.instrument, account, position, order.side, order.order_type, quantity,
-                                  order.price, ref)  # fmt: skip
+        reason = risk.check_order(
+            inst.instrument, account, position, order.side, order.order_type, quantity, order.price, ref
+        )
         if reason is not None:
             out.append(Execution(ExecType.REJECTED, order, OrdStatus.REJECTED, 0, 0, reason=reason))
             return
@@ -169,7 +171,7 @@ class MatchingEngine:
             inst.stops.add(order)
             self.trigger_stops(inst, ts, out)
 
-    def _refuse_new(
+    def _refuse_new(  # noqa: PLR0911, PLR0912 (one return per rule, cheapest first)
         self, order: Order, inst: InstrumentState | None, account: Account | None
     ) -> RejectReason | None:
         if inst is None:
@@ -203,7 +205,9 @@ class MatchingEngine:
             return RejectReason.NOT_IN_AUCTION
         return None
 
-    def work(self, inst: InstrumentState, order: Order, ts: int, out: list[Event]) -> None:
+    def work(  # noqa: PLR0912 (the hot path: branches inline instead of calls)
+        self, inst: InstrumentState, order: Order, ts: int, out: list[Event]
+    ) -> None:
         """Trade an accepted (or triggered, or repriced) order as far as it goes, then rest it,
         queue it for the auction, or cancel what is left, by its type and time in force."""
         buy = order.side is BUY
@@ -339,7 +343,7 @@ class MatchingEngine:
                 opposite.drop_level(level)
         return traded
 
-    def _match_level(
+    def _match_level(  # noqa: PLR0915 (the hot path, inlined on purpose)
         self, inst: InstrumentState, level: Level, taker: Order, ts: int, out: list[Event]
     ) -> bool:
         orders = level.orders
@@ -373,15 +377,73 @@ class MatchingEngine:
             inst.reference.record(ts, price, quantity)
             inst.last_price = price
             if taker_buys:
-                out.append(_new(Trade, (trade_id, symbol, price, quantity, taker.order_id, maker.order_id,
-                                        taker.participant, maker.participant, BUY)))  # fmt: skip
+                out.append(
+                    _new(
+                        Trade,
+                        (
+                            trade_id,
+                            symbol,
+                            price,
+                            quantity,
+                            taker.order_id,
+                            maker.order_id,
+                            taker.participant,
+                            maker.participant,
+                            BUY,
+                        ),
+                    )
+                )
             else:
-                out.append(_new(Trade, (trade_id, symbol, price, quantity, maker.order_id, taker.order_id,
-                                        maker.participant, taker.participant, SELL)))  # fmt: skip
-            out.append(_new(Execution, (X_TRADE, taker, ST_PARTIAL if taker.leaves else ST_FILLED, taker.leaves,
-                                        taker.cum, quantity, price, trade_id, None, "")))  # fmt: skip
-            out.append(_new(Execution, (X_TRADE, maker, ST_PARTIAL if maker.leaves else ST_FILLED, maker.leaves,
-                                        maker.cum, quantity, price, trade_id, None, "")))  # fmt: skip
+                out.append(
+                    _new(
+                        Trade,
+                        (
+                            trade_id,
+                            symbol,
+                            price,
+                            quantity,
+                            maker.order_id,
+                            taker.order_id,
+                            maker.participant,
+                            taker.participant,
+                            SELL,
+                        ),
+                    )
+                )
+            out.append(
+                _new(
+                    Execution,
+                    (
+                        X_TRADE,
+                        taker,
+                        ST_PARTIAL if taker.leaves else ST_FILLED,
+                        taker.leaves,
+                        taker.cum,
+                        quantity,
+                        price,
+                        trade_id,
+                        None,
+                        "",
+                    ),
+                )
+            )
+            out.append(
+                _new(
+                    Execution,
+                    (
+                        X_TRADE,
+                        maker,
+                        ST_PARTIAL if maker.leaves else ST_FILLED,
+                        maker.leaves,
+                        maker.cum,
+                        quantity,
+                        price,
+                        trade_id,
+                        None,
+                        "",
+                    ),
+                )
+            )
             if visible:
                 out.append(_new(BookUpdate, (symbol, UPDATE, maker.order_id, maker.side, price, visible)))
                 continue
@@ -440,8 +502,18 @@ class MatchingEngine:
     def _cancel_order(self, cmd: CancelOrder, ts: int, out: list[Event]) -> None:
         order = self.find(cmd)
         if order is None:
-            out.append(CancelReject(cmd.participant, cmd.symbol, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                                    cmd.order_id, RejectReason.UNKNOWN_ORDER, False, None))  # fmt: skip
+            out.append(
+                CancelReject(
+                    cmd.participant,
+                    cmd.symbol,
+                    cmd.cl_ord_id,
+                    cmd.orig_cl_ord_id,
+                    cmd.order_id,
+                    RejectReason.UNKNOWN_ORDER,
+                    False,
+                    None,
+                )
+            )
             return
         self.unlink(order, out)
         orig = order.cl_ord_id

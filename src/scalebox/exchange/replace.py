@@ -35,10 +35,21 @@ def replace_order(engine: MatchingEngine, cmd: ReplaceOrder, ts: int, out: list[
     reason = _refuse(engine, cmd, order)
     if reason is not None:
         status = order.status if order is not None else None
-        out.append(CancelReject(cmd.participant, cmd.symbol, cmd.cl_ord_id, cmd.orig_cl_ord_id,
-                                cmd.order_id, reason, True, status))  # fmt: skip
+        out.append(
+            CancelReject(
+                cmd.participant,
+                cmd.symbol,
+                cmd.cl_ord_id,
+                cmd.orig_cl_ord_id,
+                cmd.order_id,
+                reason,
+                True,
+                status,
+            )
+        )
         return
-    assert order is not None and order.position is not None
+    assert order is not None
+    assert order.position is not None
     inst = engine.instruments[order.symbol]
     price = cmd.price if order.order_type in _PRICED_TYPES else order.price
     leaves = cmd.quantity - order.cum
@@ -66,7 +77,7 @@ def replace_order(engine: MatchingEngine, cmd: ReplaceOrder, ts: int, out: list[
         engine.work(inst, order, ts, out)
 
 
-def _refuse(engine: MatchingEngine, cmd: ReplaceOrder, order: Order | None) -> RejectReason | None:
+def _refuse(engine: MatchingEngine, cmd: ReplaceOrder, order: Order | None) -> RejectReason | None:  # noqa: PLR0911 (one return per rule or command type)
     if order is None:
         return RejectReason.UNKNOWN_ORDER
     inst = engine.instruments[order.symbol]
@@ -86,8 +97,16 @@ def _refuse(engine: MatchingEngine, cmd: ReplaceOrder, order: Order | None) -> R
     # Check the order as if it were new, with its own reservation given back for the check.
     _hold(order, -1)
     try:
-        return risk.check_order(inst.instrument, position.account, position, order.side, order.order_type,
-                                cmd.quantity - order.cum, price, inst.reference_price())  # fmt: skip
+        return risk.check_order(
+            inst.instrument,
+            position.account,
+            position,
+            order.side,
+            order.order_type,
+            cmd.quantity - order.cum,
+            price,
+            inst.reference_price(),
+        )
     finally:
         _hold(order, 1)
 

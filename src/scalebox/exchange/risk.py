@@ -54,7 +54,7 @@ def reserve_price(instrument: Instrument, side: Side, order_type: OrderType, pri
     return high if side is BUY else low
 
 
-def check_order(
+def check_order(  # noqa: PLR0917 (positional: called per order on the hot path, or a CLI command's options)
     instrument: Instrument,
     account: Account,
     position: Position,

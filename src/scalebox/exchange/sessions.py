@@ -122,8 +122,19 @@ def uncross(engine: MatchingEngine, inst: InstrumentState, out: list[Event]) -> 
         quantity = min(buy.leaves, sell.leaves)
         trade_id = engine.next_trade_id
         engine.next_trade_id += 1
-        out.append(Trade(trade_id, inst.instrument.symbol, result.price, quantity, buy.order_id, sell.order_id,
-                         buy.participant, sell.participant, None))  # fmt: skip
+        out.append(
+            Trade(
+                trade_id,
+                inst.instrument.symbol,
+                result.price,
+                quantity,
+                buy.order_id,
+                sell.order_id,
+                buy.participant,
+                sell.participant,
+                None,
+            )
+        )
         for order in (buy, sell):
             _fill(engine, inst, order, quantity, result.price, trade_id, out)
         b += not buy.leaves
@@ -132,8 +143,15 @@ def uncross(engine: MatchingEngine, inst: InstrumentState, out: list[Event]) -> 
     inst.reference.reset(result.price)
 
 
-def _fill(engine: MatchingEngine, inst: InstrumentState, order: Order, quantity: int, price: int, trade_id: int,
-          out: list[Event]) -> None:  # fmt: skip
+def _fill(  # noqa: PLR0917 (positional: called per order on the hot path, or a CLI command's options)
+    engine: MatchingEngine,
+    inst: InstrumentState,
+    order: Order,
+    quantity: int,
+    price: int,
+    trade_id: int,
+    out: list[Event],
+) -> None:
     if order.home == HOME_BOOK:
         if order.leaves == quantity:
             engine.unlink(order, out)

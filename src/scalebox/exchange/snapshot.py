@@ -49,7 +49,7 @@ def export_state(engine: MatchingEngine) -> dict[str, Any]:
 def _export_instrument(state: InstrumentState) -> dict[str, Any]:
     i = state.instrument
     return {
-        "instrument": {**{f: getattr(i, f) for f in Instrument.__slots__}, "tick_size": str(i.tick_size)},  # type: ignore[attr-defined]
+        "instrument": {**{f: getattr(i, f) for f in Instrument.__slots__}, "tick_size": str(i.tick_size)},
         "phase": state.phase.value,
         "halted": state.halted,
         "halt_reason": state.halt_reason,
@@ -125,8 +125,19 @@ def _import_instrument(engine: MatchingEngine, raw: dict[str, Any]) -> None:
 
 def _import_order(engine: MatchingEngine, values: list[Any]) -> Order:
     p, symbol, cl, side, order_type, tif, quantity, price, stop, display, stp = values[:11]
-    order = Order(p, symbol, cl, Side(side), OrderType(order_type), TimeInForce(tif), quantity, price, stop,
-                  display, SelfTradePrevention(stp))  # fmt: skip
+    order = Order(
+        p,
+        symbol,
+        cl,
+        Side(side),
+        OrderType(order_type),
+        TimeInForce(tif),
+        quantity,
+        price,
+        stop,
+        display,
+        SelfTradePrevention(stp),
+    )
     for name, value in zip(_ORDER_STATE, values[11:], strict=True):
         setattr(order, name, value)
     order.position = engine.accounts[p].position(symbol)

@@ -64,7 +64,7 @@ _INSTRUMENT_FIELDS = (
 )
 
 
-def encode_command(command: Command) -> list[Any]:
+def encode_command(command: Command) -> list[Any]:  # noqa: PLR0911 (one return per rule or command type)
     """The journal form of a command."""
     if isinstance(command, Order):
         return ["O", *(int(v) if isinstance(v, int) else v for v in command.request())]
@@ -93,7 +93,7 @@ def encode_command(command: Command) -> list[Any]:
     return ["A", p.participant_id, p.credit_limit_ticks, p.position_limit]
 
 
-def decode_command(raw: Any) -> Command:
+def decode_command(raw: Any) -> Command:  # noqa: PLR0911 (one return per rule or command type)
     """The command a journal payload holds; BadCommandError when it is not one."""
     if not isinstance(raw, list) or not raw or not isinstance(raw[0], str):
         raise BadCommandError(f"not a command: {raw!r:.80}")

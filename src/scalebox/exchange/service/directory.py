@@ -47,15 +47,16 @@ class Directory:
             return directory
         try:
             raw = json.loads(path.read_text())
-            for item in raw.get("instruments", []):
-                item = dict(item)
-                item["tick_size"] = Decimal(item["tick_size"])
+            for raw_instrument in raw.get("instruments", []):
+                item = {**raw_instrument, "tick_size": Decimal(raw_instrument["tick_size"])}
                 directory.instruments[item["symbol"]] = Instrument(**item)
             for item in raw.get("members", []):
                 directory.members[item["participant"]["participant_id"]] = Member(
-                    Participant(**item["participant"]), item["password_hash"], item.get("operator", False),
+                    Participant(**item["participant"]),
+                    item["password_hash"],
+                    item.get("operator", False),
                     item.get("drop_copy", False),
-                )  # fmt: skip
+                )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidConfigError(f"{path}: {exc}") from exc
         return directory
@@ -71,8 +72,16 @@ class Directory:
         os.chmod(temporary, 0o600)
         temporary.replace(self.path)
 
-    def set_member(self, participant_id: str, password: str | None = None, *, credit_limit_ticks: int | None = None,
-                   position_limit: int | None = None, operator: bool | None = None) -> Member:  # fmt: skip
+    def set_member(
+        self,
+        participant_id: str,
+        password: str | None = None,
+        *,
+        credit_limit_ticks: int | None = None,
+        position_limit: int | None = None,
+        operator: bool | None = None,
+        drop_copy: bool | None = None,
+    ) -> Member:
         """Add a member or change one; a new member needs a password."""
         if (
             not participant_id

@@ -99,7 +99,8 @@ class Journal:
         for path in segments:
             with path.open("rb") as stream:
                 end = 0
-                for record, end in read_records(stream, self.last_chain):
+                for record, offset in read_records(stream, self.last_chain):
+                    end = offset
                     if record.sequence != self.last_sequence + 1:
                         raise JournalCorruptError(
                             f"{path.name}: sequence {record.sequence} after {self.last_sequence}"
