@@ -107,7 +107,8 @@ async def test_standby_takes_over_with_every_acknowledged_command(tmp_path: Path
     before = state_hash(primary.venue.engine)
     await primary_cm.__aexit__(None, None, None)  # the primary goes away; its lock frees
     lock = await asyncio.wait_for(standby, timeout=30)
-    assert lock is not None and lock.held
+    assert lock is not None
+    assert lock.held
     async with open_exchange(settings, lock=lock) as promoted:
         assert promoted.venue.last_sequence >= last_acknowledged
         assert state_hash(promoted.venue.engine) == before

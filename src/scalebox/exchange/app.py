@@ -6,27 +6,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
 import uvloop
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from scalebox.core import db
 from scalebox.core.clock import Clock, SystemClock
-from scalebox.exchange.errors import NotPrimaryError
+from scalebox.exchange.domain import Phase, SetPhase
+from scalebox.exchange.engine import MatchingEngine
+from scalebox.exchange.errors import InvalidConfigError, NotPrimaryError
+from scalebox.exchange.feed import start_feed
+from scalebox.exchange.fix.gateway import start_fix_gateway
+from scalebox.exchange.http.app import create_web_app
+from scalebox.exchange.http.context import WebContext
+from scalebox.exchange.http.server import start_web_server
+from scalebox.exchange.service.clearing import Clearing
 from scalebox.exchange.service.directory import Directory
+from scalebox.exchange.service.marketdata import MarketData
 from scalebox.exchange.service.recovery import (
     PrimaryLock,
     follower_after_snapshot,
+    read_standby_status,
     recover_engine,
     reference_data_commands,
     write_standby_status,
 )
 from scalebox.exchange.service.venue import Venue, replay
 from scalebox.exchange.settings import ExchangeSettings
+from scalebox.exchange.snapshot import import_state
+from scalebox.exchange.storage.clearing_sql import MIGRATIONS, VERSION_TABLE, SqlClearingStore
 from scalebox.exchange.storage.journal import Journal
 from scalebox.exchange.storage.snapshots import SnapshotStore
 
@@ -44,6 +61,7 @@ class Exchange:
     snapshots: SnapshotStore
     venue: Venue
     lock: PrimaryLock
+    clearing: Clearing
     ports: dict[str, int] = field(default_factory=dict)
     parts: dict[str, Any] = field(default_factory=dict)
 
@@ -61,14 +79,15 @@ async def open_exchange(
     open_market: bool = True,
 ) -> AsyncIterator[Exchange]:
     """Take the primary lock (or use one already held, after a standby's takeover), recover the
-    engine from the latest snapshot and the journal, start the sequencer and bring the engine's
-    reference data up to date with the directory."""
+    engine from the latest snapshot and the journal, bring post-trade capture up to the journal's
+    end, start the sequencer and bring the engine's reference data up to date with the directory."""
     clock = clock or SystemClock()
     lock = lock or primary_lock(settings)
     if not lock.held and not lock.acquire(wait=False):
         raise NotPrimaryError(f"another primary holds {lock.path} (pid {lock.holder_pid()})")
     journal = Journal(settings.journal_dir, settings.journal_segment_bytes)
     snapshots = SnapshotStore(settings.snapshot_dir)
+    database = db.open_engine(settings.resolved_database_url)
     try:
         await asyncio.to_thread(journal.open)
         recovered = await asyncio.to_thread(recover_engine, journal, snapshots)
@@ -78,6 +97,7 @@ async def open_exchange(
             replayed=recovered.replayed,
             sequence=recovered.engine.last_sequence,
         )
+        clearing = await _open_clearing(settings, database, journal, snapshots)
         directory = Directory.load(settings.directory_path)
         venue = Venue(
             recovered.engine,
@@ -88,18 +108,45 @@ async def open_exchange(
             batch_max=settings.batch_max,
             inbox_max=settings.inbox_max,
         )
+        venue.add_listener(clearing.accept)
         sequencer = asyncio.get_running_loop().create_task(venue.run(), name="exchange-sequencer")
+        capture = asyncio.get_running_loop().create_task(clearing.run(), name="exchange-clearing")
         try:
             await venue.submit_many(reference_data_commands(venue.engine, directory, open_market=open_market))
-            yield Exchange(settings, clock, directory, journal, snapshots, venue, lock)
+            yield Exchange(settings, clock, directory, journal, snapshots, venue, lock, clearing)
         finally:
             venue.stop()
             sequencer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sequencer
+            await clearing.drain()
+            capture.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await capture
     finally:
         journal.close()
+        await database.dispose()
         lock.release()
+
+
+async def _open_clearing(
+    settings: ExchangeSettings, database: AsyncEngine, journal: Journal, snapshots: SnapshotStore
+) -> Clearing:
+    """Post-trade capture, caught up with the journal: after a crash it may be behind by the
+    commands it had queued; they are replayed (from a snapshot not past its position) and stored."""
+    await db.upgrade(database, MIGRATIONS, version_table=VERSION_TABLE)
+    clearing = Clearing(
+        SqlClearingStore(database),
+        queue_max=settings.clearing_queue_max,
+        batch_max=settings.clearing_batch_max,
+    )
+    stored = await clearing.open()
+    if stored < journal.last_sequence:
+        snapshot = snapshots.latest_at_or_before(stored)
+        engine = MatchingEngine() if snapshot is None else import_state(snapshot.state)
+        count = await clearing.catch_up(engine, journal.read(after_sequence=engine.last_sequence))
+        log.info("clearing caught up with the journal", stored_from=stored + 1, commands=count)
+    return clearing
 
 
 async def follow_as_standby(
@@ -183,7 +230,121 @@ async def serve_exchange(
 
 
 async def start_parts(exchange: Exchange) -> None:
-    """Bind the FIX gateway, the market data feeds and the web app (port 0 picks a free port)."""
+    """Attach market data, then bind the FIX gateway, the UDP feed with its TCP replay, and the web
+    app (port 0 picks a free port); the bound ports are written to ports.json."""
+    settings, venue, clock = exchange.settings, exchange.venue, exchange.clock
+    market_data = MarketData(
+        subscribers_max=settings.subscribers_max, subscriber_queue_max=settings.subscriber_queue_max
+    )
+    # No await between the rebuild and the listener: no command can slip in between.
+    market_data.rebuild(venue.engine)
+    venue.add_listener(market_data.on_applied)
+    exchange.parts["market_data"] = market_data
+    exchange.parts["directory_watch"] = _Task(asyncio.create_task(watch_directory(exchange)))
+    gateway = await start_fix_gateway(venue, exchange.directory, settings, clock=clock)
+    exchange.parts["fix"] = gateway
+    exchange.ports["fix_port"] = gateway.port
+    feed = await start_feed(
+        market_data,
+        clock=clock,
+        group=settings.feed_group,
+        port=settings.feed_port,
+        replay_port=settings.replay_port,
+        replay_messages_max=settings.feed_replay_messages_max,
+        host=settings.host,
+    )
+    exchange.parts["feed"] = feed
+    exchange.ports["feed_port"] = settings.feed_port
+    exchange.ports["replay_port"] = feed.replay_port
+    gateway_stats = gateway.sessions
+    web = create_web_app(
+        WebContext(
+            settings,
+            venue,
+            exchange.directory,
+            exchange.clearing,
+            market_data=market_data,
+            fix_sessions=lambda: [asdict(stats) for stats in gateway_stats()],
+            standby_status=lambda: read_standby_status(
+                settings.system_dir / "standby.json", venue.last_sequence
+            ),
+            journal_status=lambda: journal_status(exchange),
+            clock=clock,
+        )
+    )
+    server = await start_web_server(web, settings.host, settings.port)
+    exchange.parts["web"] = server
+    exchange.ports["port"] = server.port
+    await _write_ports(exchange)
+
+
+def journal_status(exchange: Exchange) -> dict[str, Any]:
+    snapshots = exchange.snapshots.paths()
+    return {
+        "last_sequence": exchange.venue.last_sequence,
+        "chain": exchange.journal.last_chain.hex(),
+        "segments": len(exchange.journal.segments()),
+        "last_snapshot": int(snapshots[-1].stem) if snapshots else None,
+        "commands": exchange.venue.commands_total,
+        "group_commits": exchange.venue.batches_total,
+    }
+
+
+async def _write_ports(exchange: Exchange) -> None:
+    path = exchange.settings.system_dir / "ports.json"
+    data = json.dumps({**exchange.ports, "pid": os.getpid()}).encode()
+    await asyncio.to_thread(_replace_file, path, data)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+@dataclass
+class _Task:
+    """A background task as a part: closing cancels it."""
+
+    task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def watch_directory(exchange: Exchange, interval_seconds: float = 1.0) -> None:
+    """Pick up members and instruments changed on disk (by `scalebox exchange members add` ...):
+    reload the file when it changes and sequence the Define* commands it implies. New
+    instruments open with an opening call, like the ones there at start."""
+    path = exchange.settings.directory_path
+    seen = _mtime(path)
+    while True:
+        await asyncio.sleep(interval_seconds)
+        current = _mtime(path)
+        if current == seen:
+            continue
+        seen = current
+        try:
+            fresh = Directory.load(path)
+        except InvalidConfigError as exc:
+            log.warning("directory file not reloaded", error=str(exc))
+            continue
+        exchange.directory.instruments, exchange.directory.members = fresh.instruments, fresh.members
+        known = set(exchange.venue.engine.instruments)
+        commands = reference_data_commands(exchange.venue.engine, fresh, open_market=False)
+        for symbol in fresh.instruments.keys() - known:
+            commands += [SetPhase(symbol, Phase.AUCTION), SetPhase(symbol, Phase.CONTINUOUS)]
+        await exchange.venue.submit_many(commands)
+        log.info("directory reloaded", commands=len(commands))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 async def stop_parts(exchange: Exchange) -> None:

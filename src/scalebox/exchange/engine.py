@@ -9,6 +9,7 @@ Phases, halts and auctions live in `sessions.py`, cancel-replace in `replace.py`
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -310,14 +311,21 @@ class MatchingEngine:
                 break
             if not low <= price <= high:
                 break
-            for maker in opposite.levels[price]:
+            # The level's queue as matching will walk it: an iceberg's next tranche joins the
+            # back, so an own order behind it can stop the taker before the hidden part trades.
+            queue = deque((maker, maker.visible, maker.leaves) for maker in opposite.levels[price])
+            while queue:
+                maker, visible, leaves = queue.popleft()
                 if maker.participant == taker.participant:
                     if taker.stp is STP_RESTING:
                         continue
                     return total
-                total += maker.leaves
+                total += visible
                 if total >= taker.leaves:
                     return total
+                if leaves > visible:
+                    leaves -= visible
+                    queue.append((maker, maker.display if maker.display < leaves else leaves, leaves))
         return total
 
     def _match(self, inst: InstrumentState, taker: Order, ts: int, out: list[Event]) -> bool:

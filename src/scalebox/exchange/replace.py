@@ -18,6 +18,7 @@ from scalebox.exchange.domain import (
     Execution,
     Order,
     OrderType,
+    Phase,
     RejectReason,
     ReplaceOrder,
     Side,
@@ -83,6 +84,8 @@ def _refuse(engine: MatchingEngine, cmd: ReplaceOrder, order: Order | None) -> R
     inst = engine.instruments[order.symbol]
     if cmd.cl_ord_id != order.cl_ord_id and (cmd.participant, cmd.cl_ord_id) in engine.by_client:
         return RejectReason.DUPLICATE_ORDER
+    if inst.phase is Phase.CLOSED:
+        return RejectReason.MARKET_CLOSED  # as for new orders: nothing may trade while closed
     if inst.halted or engine.market_halted:
         return RejectReason.HALTED
     if order.home == HOME_AUCTION or order.order_type is OrderType.MARKET:

@@ -46,7 +46,10 @@ def set_phase(engine: MatchingEngine, cmd: SetPhase, ts: int, out: list[Event]) 
         if inst.phase is cmd.phase:
             continue
         leaving_auction = inst.phase is Phase.AUCTION
-        if leaving_auction and not (inst.halted or engine.market_halted):
+        # Straight from the close too: a halt may have skipped the last uncross and left the
+        # book crossed, and continuous trading must not start on a crossed book.
+        opening = leaving_auction or cmd.phase is Phase.CONTINUOUS
+        if opening and not (inst.halted or engine.market_halted):
             uncross(engine, inst, out)
         inst.phase = cmd.phase
         if leaving_auction:

@@ -29,6 +29,10 @@ class ExchangeSettings:
     inbox_max: int = 100_000  # queued commands before new ones are refused
     journal_segment_bytes: int = 64 << 20
     snapshot_every: int = 100_000  # commands between snapshots
+    # Post-trade capture (trades and executions into SQL, off the hot path)
+    database_url: str = ""  # default: SQLite under data_dir/exchange
+    clearing_queue_max: int = 100_000
+    clearing_batch_max: int = 2_000
     # FIX gateway
     fix_heartbeat_seconds_max: int = 300
     fix_message_bytes_max: int = 64 << 10
@@ -71,6 +75,10 @@ class ExchangeSettings:
     @property
     def fix_dir(self) -> Path:
         return self.system_dir / "fix"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.system_dir / 'exchange.db'}"
 
     @property
     def directory_path(self) -> Path:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -50,3 +52,12 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     server.run(sockets=[sock])
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside a program that owns SIGINT and SIGTERM itself (a broker, an exchange): it
+    stops when its owner sets `should_exit`, not on a signal of its own."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -5,11 +5,10 @@ Kafka listeners until its stop event is set."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import structlog
 import uvicorn
@@ -23,6 +22,7 @@ from scalebox.core.ratelimit import MemoryRateLimiter
 from scalebox.core.settings import ensure_secret_key
 from scalebox.core.web.app import AppParts, WebSettings, create_app
 from scalebox.core.web.csrf import BrowserIdMiddleware
+from scalebox.core.web.server import EmbeddedServer
 from scalebox.eventlog.http import console_pages
 from scalebox.eventlog.http.console_session import Console, RunningEventLog, console_sessions
 from scalebox.eventlog.service.group_view import list_group_views
@@ -150,13 +150,6 @@ def build_console_app(eventlog: RunningEventLog) -> FastAPI:
     return app
 
 
-class _ConsoleServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # app.py's stop event owns SIGINT and SIGTERM; the console stops when that is set.
-        yield
-
-
 async def serve_console(eventlog: RunningEventLog, stop: asyncio.Event) -> None:
     """Serve the console on `console_port` until `stop` is set (then finish requests in flight).
 
@@ -179,7 +172,7 @@ async def serve_console(eventlog: RunningEventLog, stop: asyncio.Event) -> None:
         log_config=None,
         timeout_graceful_shutdown=5,
     )
-    server = _ConsoleServer(config)
+    server = EmbeddedServer(config)  # app.py's stop event owns the signals
     loop = asyncio.get_running_loop()
     serving = loop.create_task(server.serve(sockets=[sock]))
     stopping = loop.create_task(stop.wait())

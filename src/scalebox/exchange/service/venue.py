@@ -81,6 +81,7 @@ class Venue:
         self._stopping = False
         self.commands_total = 0
         self.batches_total = 0
+        self.listener_failures = 0
 
     @property
     def last_sequence(self) -> int:
@@ -119,7 +120,7 @@ class Venue:
                 batch.append(self._inbox.get_nowait())
             try:
                 await self._commit(batch)
-            except Exception as exc:
+            except Exception as exc:  # any journal failure stops the venue (fail-stop), then re-raises
                 self._fail(exc, batch)
                 raise
 
@@ -143,7 +144,14 @@ class Venue:
         applied = Applied(sequence, timestamp_ns, command, self.engine.apply(command, sequence, timestamp_ns))
         self.commands_total += 1
         for listener in self._listeners:
-            listener(applied)
+            # A broken reader must not stop the venue: the command is durable and applied.
+            try:
+                listener(applied)
+            except Exception:
+                self.listener_failures += 1
+                log.exception(
+                    "venue listener failed", listener=getattr(listener, "__qualname__", repr(listener))
+                )
         return applied
 
     async def snapshot(self) -> int:

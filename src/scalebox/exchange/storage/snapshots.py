@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
+import structlog
 
-from scalebox.exchange.errors import JournalCorruptError
+log = structlog.get_logger("scalebox.exchange")
 
 _SUFFIX = ".snapshot"
 
@@ -50,11 +51,17 @@ class SnapshotStore:
 
     def latest(self) -> Snapshot | None:
         """The newest readable snapshot (a damaged newest one falls back to the one before)."""
+        return self.latest_at_or_before(None)
+
+    def latest_at_or_before(self, sequence: int | None) -> Snapshot | None:
+        """The newest readable snapshot whose sequence is at most `sequence` (None: any)."""
         for path in reversed(self.paths()):
+            if sequence is not None and int(path.stem) > sequence:
+                continue
             try:
                 raw = orjson.loads(zlib.decompress(path.read_bytes()))
             except (zlib.error, orjson.JSONDecodeError) as exc:
-                JournalCorruptError(f"{path.name}: {exc}")  # reported by the caller's log
+                log.warning("unreadable snapshot skipped", snapshot=path.name, error=str(exc))
                 continue
             return Snapshot(raw["sequence"], bytes.fromhex(raw["chain"]), raw["state"])
         return None

@@ -1,0 +1,1 @@
+"""Alembic migrations of the exchange's post-trade tables (version table `alembic_version_exchange`)."""
