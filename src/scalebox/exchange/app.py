@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -365,5 +366,14 @@ def _signal_event() -> asyncio.Event:
     return stop
 
 
+# The venue keeps a large, long-lived heap (books, sessions, market data) and allocates a few
+# short-lived objects per event. CPython's default first GC threshold (700 allocations) makes it
+# scan young objects thousands of times a second, and each scan promotes survivors towards full
+# collections of the whole heap; with these thresholds the FIX gateway's throughput rose by half
+# (bench/exchange, disabled GC as the upper bound). Cycles are still collected, just less often.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
 def run(settings: ExchangeSettings, *, standby: bool = False) -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     uvloop.run(serve_exchange(settings, standby=standby))

@@ -8,6 +8,8 @@ from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 
+from scalebox.exchange.errors import InvalidConfigError
+
 if TYPE_CHECKING:
     from scalebox.exchange.risk import Position
 
@@ -135,6 +137,16 @@ class Instrument:
     collar_bps: int = 1_000  # limit prices within +-10% of the reference price
     band_bps: int = 500  # a trade more than 5% from the rolling reference halts the instrument
     band_window_seconds: int = 300  # the rolling reference averages trades over this window
+
+    def __post_init__(self) -> None:
+        # Checked here, before a definition can reach the journal: a zero lot size would make
+        # every later order (and every replay of it) divide by zero.
+        if self.tick_size <= 0 or self.lot_size < 1 or self.reference_price_ticks < 1:
+            raise InvalidConfigError(f"{self.symbol}: tick, lot size and reference price must be positive")
+        if self.max_order_quantity < 1 or self.max_notional_ticks < 0 or self.band_window_seconds < 1:
+            raise InvalidConfigError(f"{self.symbol}: order and window limits must be positive")
+        if not 0 <= self.collar_bps <= BPS or not 0 <= self.band_bps <= BPS:
+            raise InvalidConfigError(f"{self.symbol}: collar and band are between 0 and 10000 bps")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,9 @@ TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12) 
 INT = st.integers(-(2**63), 2**63 - 1)
 TICK_SIZES = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(1000), places=4)
 
+POSITIVE = st.integers(1, 2**53)
+NATURAL = st.integers(0, 2**53)
+BPS = st.integers(0, 10_000)
 ORDERS = st.builds(
     Order,
     participant=TEXT,
@@ -56,7 +59,10 @@ COMMANDS = st.one_of(
     st.builds(SetPhase, TEXT, st.sampled_from(Phase)),
     st.builds(Halt, TEXT, TEXT),
     st.builds(Resume, TEXT),
-    st.builds(DefineInstrument, st.builds(Instrument, TEXT, TICK_SIZES, INT, INT, INT, INT, INT, INT, INT)),
+    st.builds(
+        DefineInstrument,
+        st.builds(Instrument, TEXT, TICK_SIZES, POSITIVE, POSITIVE, POSITIVE, NATURAL, BPS, BPS, POSITIVE),
+    ),
     st.builds(DefineParticipant, st.builds(Participant, TEXT, INT, INT)),
 )
 

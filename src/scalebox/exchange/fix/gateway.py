@@ -65,7 +65,10 @@ class FixGateway:
             clock,
             is_member=lambda participant: participant in directory.members,
             store_messages_max=store_messages_max,
+            on_store_pending=self.schedule_flush,
         )
+        self._flush_scheduled = False
+        self._unflushed: set[_Connection] = set()
         self.port = 0
         self.connections_refused = 0
         self._connections: set[_Connection] = set()
@@ -131,6 +134,27 @@ class FixGateway:
             self._connections.discard(connection)
             self._tasks.discard(task)
 
+    def schedule_flush(self) -> None:
+        """Write what this turn of the event loop produced at its end: every session store first
+        (a message is on disk before its peer can see it), then each connection's bytes in one
+        send. A batch of commands the venue applies in one turn costs one write per socket."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        try:
+            self.router.flush_stores()
+        except OSError as exc:
+            log.error("FIX session store write failed; closing every connection", error=str(exc))
+            for connection in list(self._connections):
+                connection.abort()
+            return
+        connections, self._unflushed = self._unflushed, set()
+        for connection in connections:
+            connection.flush()
+
 
 class _Connection:
     """One TCP connection: bytes in through the parser and the session, actions out."""
@@ -148,6 +172,7 @@ class _Connection:
         peer = writer.get_extra_info("peername") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
         self.closed = False
+        self._out = bytearray()  # written at the end of the event loop's turn (FixGateway._flush)
 
     async def run(self) -> None:
         ticker = asyncio.create_task(self._tick_forever())
@@ -277,6 +302,16 @@ class _Connection:
     def _write(self, data: bytes) -> None:
         if self.closed:
             return
+        self._out += data
+        self.gateway._unflushed.add(self)
+        self.gateway.schedule_flush()
+
+    def flush(self) -> None:
+        """Send what this turn produced (the gateway has flushed the session stores first)."""
+        if self.closed or not self._out:
+            return
+        data = bytes(self._out)
+        self._out.clear()
         self.writer.write(data)
         if self.writer.transport.get_write_buffer_size() > self.gateway.write_buffer_bytes_max:
             log.warning("FIX peer not reading: connection dropped", peer=self.peer)
@@ -295,6 +330,12 @@ class _Connection:
         """Close after what is buffered is sent; the reader then sees the end of the stream."""
         if self.closed:
             return
+        if self._out:  # a Logout or Reject written this turn goes out before the close
+            try:
+                self.gateway.router.flush_stores()
+            except OSError as exc:
+                log.error("FIX session store write failed", peer=self.peer, error=str(exc))
+            self.flush()
         self.closed = True
         log.info("FIX connection closing", peer=self.peer, reason=reason)
         self.writer.close()

@@ -86,7 +86,9 @@ class SessionRouter:
         *,
         is_member: Callable[[str], bool],
         store_messages_max: int = 10_000,
+        on_store_pending: Callable[[], None] | None = None,
     ) -> None:
+        self.on_store_pending = on_store_pending  # the gateway flushes stores at the end of the turn
         self.fix_dir = fix_dir
         self.comp_id = comp_id
         self.reports = reports
@@ -181,6 +183,12 @@ class SessionRouter:
             )
         return stats
 
+    def flush_stores(self) -> None:
+        """Write every store's pending records (before any socket sees what they record)."""
+        for entry in self._entries.values():
+            if entry.store.pending:
+                entry.store.flush()
+
     def close(self) -> None:
         for entry in self._entries.values():
             entry.store.close()
@@ -188,7 +196,7 @@ class SessionRouter:
     def _open(self, sender_comp_id: str, participant: str, *, drop_copy: bool) -> SessionEntry | None:
         name = f"{self.comp_id}-{sender_comp_id}" + ("-DROPCOPY" if drop_copy else "")
         try:
-            store = FileSessionStore(self.fix_dir / name, self.store_messages_max)
+            store = FileSessionStore(self.fix_dir / name, self.store_messages_max, self.on_store_pending)
         except (OSError, IntegrityError) as exc:
             log.error("FIX session store unavailable", session=name, error=str(exc))
             return None

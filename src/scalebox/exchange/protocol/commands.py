@@ -34,7 +34,7 @@ from scalebox.exchange.domain import (
     TimeInForce,
     Trade,
 )
-from scalebox.exchange.errors import BadCommandError
+from scalebox.exchange.errors import BadCommandError, InvalidConfigError
 
 _ORDER_TYPES: tuple[type, ...] = (
     str,
@@ -118,7 +118,7 @@ def decode_command(raw: Any) -> Command:  # noqa: PLR0911 (one return per rule o
             return DefineInstrument(Instrument(*values))
         if tag == "A":
             return DefineParticipant(Participant(*_typed(fields, (str, int, int))))
-    except (ValueError, InvalidOperation) as exc:
+    except (ValueError, InvalidOperation, InvalidConfigError) as exc:
         raise BadCommandError(f"bad {tag} command: {exc}") from exc
     raise BadCommandError(f"unknown command tag {tag!r:.20}")
 

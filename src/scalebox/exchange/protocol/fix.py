@@ -404,8 +404,13 @@ def _lenient(frame: bytes) -> FixMessage | None:
 
 def format_timestamp(moment: datetime) -> str:
     """YYYYMMDD-HH:MM:SS.sss in UTC."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y%m%d-%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # Every message carries one or two timestamps: formatting by hand is 4x strftime here.
+    return (
+        f"{moment.year:04d}{moment.month:02d}{moment.day:02d}-{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{moment.microsecond // 1000:03d}"
+    )
 
 
 def parse_timestamp(value: str, tag: int = Tag.SENDING_TIME) -> datetime:
@@ -414,8 +419,11 @@ def parse_timestamp(value: str, tag: int = Tag.SENDING_TIME) -> datetime:
     try:
         if match is None:
             raise ValueError(value)
-        moment = datetime.strptime(match.group(1), "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError as exc:
+        whole = match.group(1)  # YYYYMMDD-HH:MM:SS, digits checked by the pattern
+        fraction = (match.group(2) or "").ljust(6, "0")[:6]
+        return datetime(
+            int(whole[0:4]), int(whole[4:6]), int(whole[6:8]), int(whole[9:11]), int(whole[12:14]),
+            int(whole[15:17]), int(fraction), tzinfo=UTC,
+        )  # fmt: skip
+    except ValueError as exc:  # month 13, second 61, ...
         raise IncorrectDataFormatError(f"tag {tag} is not a UTCTimestamp: {value!r}", tag=tag) from exc
-    fraction = (match.group(2) or "").ljust(6, "0")[:6]
-    return moment.replace(microsecond=int(fraction))

@@ -16,8 +16,8 @@ import orjson
 import structlog
 
 from scalebox.core.clock import Clock
-from scalebox.core.errors import LimitExceededError
-from scalebox.exchange.domain import Command, Event
+from scalebox.core.errors import InvalidError, LimitExceededError
+from scalebox.exchange.domain import Command, Event, Order
 from scalebox.exchange.engine import MatchingEngine
 from scalebox.exchange.errors import NotPrimaryError
 from scalebox.exchange.protocol.commands import decode_command, encode_command
@@ -75,6 +75,7 @@ class Venue:
         self.inbox_max = inbox_max
         self._inbox: asyncio.Queue[tuple[Command, asyncio.Future[Applied] | None]] = asyncio.Queue()
         self._listeners: list[Listener] = []
+        self._queued_orders: set[int] = set()  # id() of Order objects waiting to be applied
         self._last_timestamp_ns = 0
         self._since_snapshot = 0
         self._failed: BaseException | None = None
@@ -102,6 +103,12 @@ class Venue:
             raise NotPrimaryError("the sequencer has stopped")
         if self._inbox.qsize() >= self.inbox_max:
             raise LimitExceededError("the sequencer's inbox is full", retry_after_seconds=0.1)
+        if isinstance(command, Order):
+            # The engine adopts order objects: the same one twice would be refused live but
+            # accepted on replay (a fresh decoded object), and the two would disagree.
+            if command.order_id or id(command) in self._queued_orders:
+                raise InvalidError("this order object was already submitted; build a new one")
+            self._queued_orders.add(id(command))
         future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait((command, future))
         return future
@@ -142,6 +149,7 @@ class Venue:
 
     def _apply(self, command: Command, sequence: int, timestamp_ns: int) -> Applied:
         applied = Applied(sequence, timestamp_ns, command, self.engine.apply(command, sequence, timestamp_ns))
+        self._queued_orders.discard(id(command))
         self.commands_total += 1
         for listener in self._listeners:
             # A broken reader must not stop the venue: the command is durable and applied.
