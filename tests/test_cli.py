@@ -149,21 +149,23 @@ def started_children(server: ServerProcess) -> dict[str, int]:
     return {name: int(pid) for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", server.log_text())}
 
 
-UpPorts = tuple[int, int, int, int, int, int, int]
+UpPorts = tuple[int, ...]
 
 
 @pytest.fixture
 def up_ports() -> UpPorts:
-    """Console, pastebin, shortener, object store S3 API, object store console, Kafka, event log console."""
-    return free_port(), free_port(), free_port(), free_port(), free_port(), free_port(), free_port()
+    """Console, pastebin, shortener, object store S3 API, object store console, Kafka, event log
+    console, exchange web, exchange FIX, exchange feed replay."""
+    return tuple(free_port() for _ in range(10))
 
 
 @pytest.fixture
 def scalebox_up(tmp_path: Path, up_ports: UpPorts) -> Iterator[ServerProcess]:
     """`python -m scalebox up` in its own session; the console on the first port answers GET /."""
     console_port, pastebin_port, shortener_port, s3_port, objectstore_port, kafka_port, eventlog_port = (
-        up_ports
+        up_ports[:7]
     )
+    exchange_port, fix_port, replay_port = up_ports[7:]
     env = scalebox_env(
         tmp_path / "data",
         SCALEBOX_CONSOLE_PORT=str(console_port),
@@ -173,6 +175,10 @@ def scalebox_up(tmp_path: Path, up_ports: UpPorts) -> Iterator[ServerProcess]:
         SCALEBOX_OBJECTSTORE_CONSOLE_PORT=str(objectstore_port),
         SCALEBOX_EVENTLOG_PORT=str(kafka_port),
         SCALEBOX_EVENTLOG_CONSOLE_PORT=str(eventlog_port),
+        SCALEBOX_EXCHANGE_PORT=str(exchange_port),
+        SCALEBOX_EXCHANGE_FIX_PORT=str(fix_port),
+        SCALEBOX_EXCHANGE_REPLAY_PORT=str(replay_port),
+        SCALEBOX_EXCHANGE_FEED_PORT=str(free_port()),
         SCALEBOX_CONSOLE_POLL_SECONDS="0.2",  # so the page turns "up" soon after the pastebin does
     )
     server = start_server(
@@ -209,6 +215,7 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
                 ("shortener", "up"),
                 ("objectstore", "up"),
                 ("eventlog", "up"),
+                ("exchange", "up"),
             ]
 
         wait_until(
@@ -218,6 +225,7 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
         )
         page = client.get(f"{scalebox_up.url}/")
         assert client.get(f"{shortener_url}/api/stats").json()["system"] == "shortener"
+        assert client.get(f"http://127.0.0.1:{up_ports[7]}/api/stats").json()["system"] == "exchange"
         anonymous = client.get(f"http://127.0.0.1:{up_ports[3]}/")  # the S3 API, asked without a key
         assert anonymous.status_code == 403
         assert "<Code>AccessDenied</Code>" in anonymous.text
@@ -248,7 +256,7 @@ def test_up_serves_console_and_every_system_then_stops_cleanly_on_sigint(
 
     children = started_children(scalebox_up)
     assert (tmp_path / "data" / "shortener" / "shortener.db").is_file()
-    assert set(children) == {"console", "pastebin", "shortener", "objectstore", "eventlog"}, (
+    assert set(children) == {"console", "pastebin", "shortener", "objectstore", "eventlog", "exchange"}, (
         scalebox_up.log_tail()
     )
     # The products' events went through the event log over Kafka: the paste's event is on the broker.

@@ -496,3 +496,11 @@ async def test_activity_counts_orders_and_trades_per_second(exchange, api):
     assert (meter.orders_total, meter.trades_total) == (2, 1)
     assert (orders_per_second, trades_per_second) == (0.2, 0.1)
     assert meter.rates(later_ns + 60 * 1_000_000_000) == (0.0, 0.0)
+
+
+async def test_stats_lists_the_figures_the_front_door_shows(api) -> None:
+    response = await api.get("/api/stats")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["system"] == "exchange"
+    assert {figure["key"] for figure in body["figures"]} >= {"sequence", "orders_per_second", "resting"}

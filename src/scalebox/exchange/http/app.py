@@ -29,6 +29,7 @@ from scalebox.exchange.http import (
     orders_api,
     posttrade_pages,
     signin,
+    stats,
     trading_pages,
 )
 from scalebox.exchange.http.context import Web, WebContext, web
@@ -49,7 +50,7 @@ BODY_BYTES_MAX = 64 * 1024  # an order is a few hundred bytes
 CLOSE_TRY_AGAIN_LATER = 1013
 ROUTERS = (
     signin.router, trading_pages.router, operations_pages.router, posttrade_pages.router,
-    orders_api.router, operations_pages.api_router,
+    orders_api.router, operations_pages.api_router, stats.router,
 )  # fmt: skip
 
 

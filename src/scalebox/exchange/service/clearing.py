@@ -37,6 +37,7 @@ from scalebox.exchange.service.venue import Applied, RecordLike, replay
 log = structlog.get_logger("scalebox.exchange.clearing")
 
 QUEUE_MAX = 100_000  # captured commands waiting for the store
+LINGER_SECONDS = 0.05  # post-trade is off the hot path: batching beats freshness here
 BATCH_MAX = 2_000  # commands per store transaction
 READ_LIMIT_MAX = 1_000
 
@@ -89,11 +90,13 @@ class Clearing:
         queue_max: int = QUEUE_MAX,
         batch_max: int = BATCH_MAX,
         holidays: frozenset[date] = frozenset(),
+        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
         assert queue_max > 0, queue_max
         assert batch_max > 0, batch_max
         self.store = store
         self.batch_max = batch_max
+        self.linger_seconds = linger_seconds
         self.holidays = holidays
         self._queue: asyncio.Queue[Capture] = asyncio.Queue(maxsize=queue_max)
         self._stored = 0
@@ -175,6 +178,10 @@ class Clearing:
         """Drain the queue into the store until cancelled."""
         while True:
             first = await self._queue.get()
+            if self.linger_seconds and self._queue.qsize() < self.batch_max - 1:
+                # One SQL transaction costs milliseconds of CPU through SQLAlchemy and aiosqlite:
+                # let a trickle of commands gather into one batch instead of paying it per command.
+                await asyncio.sleep(self.linger_seconds)
             await self._store([first, *self._take(self.batch_max - 1)])
 
     async def drain(self) -> int:
