@@ -265,7 +265,7 @@ async def start_parts(exchange: Exchange) -> None:
             exchange.directory,
             exchange.clearing,
             market_data=market_data,
-            fix_sessions=lambda: [asdict(stats) for stats in gateway_stats()],
+            fix_sessions=lambda: [_readable(asdict(stats)) for stats in gateway_stats()],
             standby_status=lambda: read_standby_status(
                 settings.system_dir / "standby.json", venue.last_sequence
             ),
@@ -279,13 +279,20 @@ async def start_parts(exchange: Exchange) -> None:
     await _write_ports(exchange)
 
 
+def _readable(stats: dict[str, Any]) -> dict[str, Any]:
+    """Session figures as the operations view shows them: yes/no rather than True/False."""
+    return {
+        key: ("yes" if value else "no") if isinstance(value, bool) else value for key, value in stats.items()
+    }
+
+
 def journal_status(exchange: Exchange) -> dict[str, Any]:
     snapshots = exchange.snapshots.paths()
     return {
         "last_sequence": exchange.venue.last_sequence,
         "chain": exchange.journal.last_chain.hex(),
         "segments": len(exchange.journal.segments()),
-        "last_snapshot": int(snapshots[-1].stem) if snapshots else None,
+        "last_snapshot": int(snapshots[-1].stem) if snapshots else "none yet",
         "commands": exchange.venue.commands_total,
         "group_commits": exchange.venue.batches_total,
     }

@@ -54,27 +54,36 @@ def serve(
 
 
 @members.command("add")
-def members_add(  # noqa: PLR0917 (positional: called per order on the hot path, or a CLI command's options)
+def members_add(  # noqa: PLR0917 (a CLI command's options)
     participant_id: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password: Annotated[
+        str | None, typer.Option(help="Asked for (twice, hidden) when adding a member and not given.")
+    ] = None,
     credit_limit: Annotated[
-        int, typer.Option(help="Open-order notional limit in ticks x shares; 0 = none.")
-    ] = 0,
+        int | None, typer.Option(help="Open-order notional limit in ticks x shares; 0 = none.")
+    ] = None,
     position_limit: Annotated[
-        int, typer.Option(help="Position limit in shares per instrument; 0 = none.")
-    ] = 0,
-    operator: Annotated[bool, typer.Option(help="May use the operations view.")] = False,
-    drop_copy: Annotated[bool, typer.Option(help="May log on FIX drop-copy sessions.")] = False,
+        int | None, typer.Option(help="Position limit in shares per instrument; 0 = none.")
+    ] = None,
+    operator: Annotated[
+        bool | None, typer.Option("--operator/--no-operator", help="May use the operations view.")
+    ] = None,
+    drop_copy: Annotated[
+        bool | None, typer.Option("--drop-copy/--no-drop-copy", help="May log on FIX drop-copy sessions.")
+    ] = None,
     data_dir: DataOption = None,
 ) -> None:
-    """Add a member or change one (a running exchange picks the change up within a second)."""
+    """Add a member, or change what is given of one (a running exchange picks it up within a second)."""
     from scalebox.exchange.service.directory import Directory
 
     def body() -> None:
         directory = Directory.load(_settings(data_dir=data_dir).directory_path)
+        secret = password
+        if secret is None and participant_id not in directory.members:
+            secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         directory.set_member(
             participant_id,
-            password,
+            secret,
             credit_limit_ticks=credit_limit,
             position_limit=position_limit,
             operator=operator,

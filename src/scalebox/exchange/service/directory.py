@@ -86,6 +86,7 @@ class Directory:
         if (
             not participant_id
             or len(participant_id) > 32
+            or not participant_id.isascii()
             or not participant_id.replace("-", "").replace("_", "").isalnum()
         ):
             raise InvalidConfigError(
@@ -107,7 +108,10 @@ class Directory:
             position_limit=limits.position_limit if position_limit is None else position_limit,
         )
         member = replace(
-            current, participant=limits, operator=current.operator if operator is None else operator
+            current,
+            participant=limits,
+            operator=current.operator if operator is None else operator,
+            drop_copy=current.drop_copy if drop_copy is None else drop_copy,
         )
         self.members[participant_id] = member
         return member

@@ -110,11 +110,22 @@ class PrimaryLock:
             self._fd = None
 
     def holder_pid(self) -> int | None:
+        """The pid of the process holding the lock; None when nobody holds it (a pid left in
+        the file by a primary that has since died is not a holder)."""
         try:
-            text = self.path.read_text().strip()
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
-        return int(text) if text.isdigit() else None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = os.read(fd, 32).decode(errors="replace").strip()
+                return int(text) if text.isdigit() else None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
 
 def write_standby_status(path: Path, sequence: int, now: datetime) -> None:
