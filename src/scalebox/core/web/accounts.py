@@ -147,23 +147,30 @@ def base_url(request: Request) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def set_session_cookie(
+    response: Response, name: str, token: str, *, max_age_seconds: int, secure: bool
+) -> None:
+    """The signed session cookie every sign-in sets: HttpOnly, SameSite=Lax, for the whole site."""
+    response.set_cookie(
+        name, token, max_age=max_age_seconds, httponly=True, samesite="lax", secure=secure, path="/"
+    )
+
+
+def clear_session_cookie(response: Response, name: str) -> None:
+    response.delete_cookie(name, path="/")
+
+
 def sign_in(request: Request, response: Response, account: Account) -> None:
     """Set the session cookie on `response`: this browser is now `account`."""
     wiring = accounts_wiring(request)
     token = wiring.sessions.encode(Session(account.id, wiring.clock.now()))
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=SESSION_COOKIE_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=wiring.secure_cookies,
-        path="/",
+    set_session_cookie(
+        response, SESSION_COOKIE, token, max_age_seconds=SESSION_COOKIE_SECONDS, secure=wiring.secure_cookies
     )
 
 
 def sign_out(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, SESSION_COOKIE)
 
 
 def page_context(request: Request) -> dict[str, object]:

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scalebox.core.errors import LimitExceededError
 from scalebox.core.web import Pages
 from scalebox.core.web.account_pages import SIGN_INS_PER_MINUTE
-from scalebox.core.web.accounts import client_ip
+from scalebox.core.web.accounts import clear_session_cookie, client_ip, set_session_cookie
 from scalebox.core.web.forms import form_text, local_path, read_form
 from scalebox.eventlog.http import console_groups, console_topics
 from scalebox.eventlog.http.console_session import (
@@ -81,14 +81,12 @@ async def login(request: Request) -> Response:
         error = [("error", "Wrong user name or password.")]
         return _login_page(request, name, target, flashes=error, status=401)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
+    set_session_cookie(
+        response,
         SESSION_COOKIE,
         wiring.sessions.encode(name),
-        max_age=wiring.settings.console_session_seconds,
-        httponly=True,
-        samesite="lax",
+        max_age_seconds=wiring.settings.console_session_seconds,
         secure=wiring.settings.secure_cookies,
-        path="/",
     )
     return response
 
@@ -97,7 +95,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     await read_form(request)
     response = RedirectResponse("/login?note=signed-out", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, SESSION_COOKIE)
     return response
 
 

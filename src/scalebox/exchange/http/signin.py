@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scalebox.core.errors import LimitExceededError
 from scalebox.core.web.account_pages import SIGN_INS_PER_MINUTE, render_form_page
-from scalebox.core.web.accounts import client_ip
+from scalebox.core.web.accounts import clear_session_cookie, client_ip, set_session_cookie
 from scalebox.core.web.forms import form_text, local_path, read_form
 from scalebox.exchange.http.context import web
 from scalebox.exchange.http.session import (
@@ -54,14 +54,12 @@ async def login(request: Request) -> Response:
         error = [("error", "Wrong participant id or password.")]
         return _login_page(request, participant, target, flashes=error, status=401)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
+    set_session_cookie(
+        response,
         SESSION_COOKIE,
         wiring.sessions.encode(member.participant.participant_id),
-        max_age=wiring.settings.web_session_seconds,
-        httponly=True,
-        samesite="lax",
+        max_age_seconds=wiring.settings.web_session_seconds,
         secure=wiring.settings.secure_cookies,
-        path="/",
     )
     return response
 
@@ -70,7 +68,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     await read_form(request)
     response = RedirectResponse("/login?note=signed-out", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, SESSION_COOKIE)
     return response
 
 

@@ -17,7 +17,7 @@ from scalebox.core.errors import LimitExceededError
 from scalebox.core.ratelimit import MemoryRateLimiter
 from scalebox.core.web import Pages
 from scalebox.core.web.account_pages import SIGN_INS_PER_MINUTE
-from scalebox.core.web.accounts import client_ip
+from scalebox.core.web.accounts import clear_session_cookie, client_ip, set_session_cookie
 from scalebox.core.web.forms import form_text, local_path, read_form
 from scalebox.objectstore.http import console_buckets, console_drives, console_keys, console_objects
 from scalebox.objectstore.http.console_drives import HealJob
@@ -120,14 +120,12 @@ async def login(request: Request) -> Response:
     if found is None or not hmac.compare_digest(expected.encode(), secret.encode()):
         return _login_page(request, access_key, target, error="Wrong access key or secret key.", status=401)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
+    set_session_cookie(
+        response,
         SESSION_COOKIE,
         wiring.sessions.encode(access_key),
-        max_age=wiring.settings.console_session_seconds,
-        httponly=True,
-        samesite="lax",
+        max_age_seconds=wiring.settings.console_session_seconds,
         secure=wiring.settings.secure_cookies,
-        path="/",
     )
     return response
 
@@ -136,7 +134,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     await read_form(request)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, SESSION_COOKIE)
     return response
 
 
