@@ -5,18 +5,15 @@ Pure functions."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from scalebox.core.size import render_size
+from scalebox.core.web import charts as core_charts
+from scalebox.core.web.charts import BarChart
 from scalebox.eventlog.display import iso_timestamp_ms, render_duration_ms, render_timestamp_ms, show_bytes
 from scalebox.eventlog.service.topic_view import TailRecord
 
-CHART_WIDTH = 640
 CHART_LABEL_WIDTH = 200
-CHART_BAR_HEIGHT = 22
-CHART_GAP = 8
-CHART_FIGURE_ROOM = 90  # on the right of the longest bar, for its number
 HEADER_CHARS_MAX = 100  # of one record header's value in the tail
 
 
@@ -48,39 +45,8 @@ def render_record(record: TailRecord) -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    label: str
-    value: int
-    y: int
-    width: int
-
-
-@dataclass(frozen=True, slots=True)
-class BarChart:
-    """A horizontal bar chart laid out for SVG: one bar per row, the longest filling the plot."""
-
-    bars: tuple[Bar, ...]
-    width: int
-    height: int
-    label_width: int
-    bar_height: int
-
-
 def layout_bar_chart(rows: Sequence[tuple[str, int]]) -> BarChart:
-    plot = CHART_WIDTH - CHART_LABEL_WIDTH - CHART_FIGURE_ROOM
-    largest = max((value for _, value in rows), default=0) or 1
-    bars = tuple(
-        Bar(
-            label,
-            value,
-            index * (CHART_BAR_HEIGHT + CHART_GAP),
-            max(1, round(plot * value / largest)) if value else 0,
-        )
-        for index, (label, value) in enumerate(rows)
-    )
-    height = max(1, len(rows) * (CHART_BAR_HEIGHT + CHART_GAP) - CHART_GAP)
-    return BarChart(bars, CHART_WIDTH, height, CHART_LABEL_WIDTH, CHART_BAR_HEIGHT)
+    return core_charts.layout_bar_chart(rows, label_width=CHART_LABEL_WIDTH)
 
 
 def template_globals() -> dict[str, object]:
