@@ -15,8 +15,11 @@ from scalebox.exchange.app import follow_as_standby, open_exchange
 from scalebox.exchange.domain import CancelOrder, Order, OrderType, Side, TimeInForce
 from scalebox.exchange.errors import NotPrimaryError
 from scalebox.exchange.service.directory import Directory
+from scalebox.exchange.service.recovery import recover_engine
 from scalebox.exchange.settings import ExchangeSettings
 from scalebox.exchange.snapshot import state_hash
+from scalebox.exchange.storage.journal import Journal
+from scalebox.exchange.storage.snapshots import SnapshotStore
 
 MEMBERS = ("alice", "bob", "carol")
 
@@ -73,6 +76,12 @@ async def test_restart_from_a_snapshot_and_the_journal_after_it(tmp_path: Path) 
         before = state_hash(exchange.venue.engine)
     async with open_exchange(settings) as exchange:
         assert state_hash(exchange.venue.engine) == before
+    journal = Journal(settings.journal_dir)
+    journal.open()
+    recovered = recover_engine(journal, SnapshotStore(settings.snapshot_dir))
+    journal.close()
+    assert recovered.snapshot_sequence > 0  # the restart started from the snapshot, not from scratch
+    assert state_hash(recovered.engine) == before
 
 
 async def test_a_torn_journal_tail_is_cut_at_start(tmp_path: Path) -> None:
@@ -81,11 +90,17 @@ async def test_a_torn_journal_tail_is_cut_at_start(tmp_path: Path) -> None:
         await exchange.venue.submit_many(random_orders(50, seed=2))
         before, sequence = state_hash(exchange.venue.engine), exchange.venue.last_sequence
     segment = sorted(settings.journal_dir.glob("*.journal"))[-1]
+    intact_bytes = segment.stat().st_size
     with segment.open("ab") as stream:
         stream.write(b"\x40\x00\x00\x00half a record")  # a crash in the middle of a write
     async with open_exchange(settings) as exchange:
         assert exchange.venue.last_sequence == sequence
         assert state_hash(exchange.venue.engine) == before
+        assert segment.stat().st_size == intact_bytes  # cut, so what is appended next stays readable
+        await exchange.venue.submit_many(random_orders(5, seed=6))
+        after = state_hash(exchange.venue.engine)
+    async with open_exchange(settings) as exchange:
+        assert state_hash(exchange.venue.engine) == after
 
 
 async def test_a_second_primary_is_refused(tmp_path: Path) -> None:
@@ -106,10 +121,14 @@ async def test_standby_takes_over_with_every_acknowledged_command(tmp_path: Path
     last_acknowledged = acknowledged[-1].sequence
     before = state_hash(primary.venue.engine)
     await primary_cm.__aexit__(None, None, None)  # the primary goes away; its lock frees
-    lock = await asyncio.wait_for(standby, timeout=30)
-    assert lock is not None
-    assert lock.held
-    async with open_exchange(settings, lock=lock) as promoted:
+    takeover = await asyncio.wait_for(standby, timeout=30)
+    assert takeover is not None
+    assert takeover.lock.held
+    # The standby hands over the engine it kept in step, already at the journal's end.
+    assert takeover.engine.last_sequence >= last_acknowledged
+    assert state_hash(takeover.engine) == before
+    async with open_exchange(settings, takeover=takeover) as promoted:
+        assert promoted.venue.engine is takeover.engine
         assert promoted.venue.last_sequence >= last_acknowledged
         assert state_hash(promoted.venue.engine) == before
 

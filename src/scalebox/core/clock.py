@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ns(moment: datetime) -> int:
+    """Nanoseconds since the Unix epoch, exactly (float seconds would lose the last digits)."""
+    since = moment - _EPOCH
+    return (since.days * 86_400 + since.seconds) * 1_000_000_000 + since.microseconds * 1000
+
 
 class Clock(Protocol):
     """Wall-clock time (for timestamps) and a monotonic reading (for intervals)."""

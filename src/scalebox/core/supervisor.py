@@ -333,3 +333,12 @@ async def _first_of(*awaitables: Awaitable[object], timeout_seconds: float | Non
         for task in tasks:
             task.cancel()
     return next((i for i, task in enumerate(tasks) if task in done), None)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets, for a server that stops itself cleanly on either."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ import structlog
 import uvloop
 
 from scalebox.core.clock import Clock, SystemClock
+from scalebox.core.supervisor import stop_on_signals
 from scalebox.eventlog.api import KafkaApi, Listener
 from scalebox.eventlog.http.console import serve_console
 from scalebox.eventlog.server import KafkaServer, ServerLimits
@@ -148,7 +148,7 @@ async def _forever(job: Callable[[], Awaitable[None]]) -> None:
 
 async def serve_eventlog(settings: EventLogSettings, *, stop: asyncio.Event | None = None) -> None:
     """Serve the Kafka listeners and the console until SIGINT/SIGTERM (or `stop`)."""
-    stop = stop or _signal_event()
+    stop = stop or stop_on_signals()
     async with open_eventlog(settings) as eventlog:
         listeners = await start_listeners(eventlog)
         for listener in listeners:
@@ -171,14 +171,6 @@ async def serve_eventlog(settings: EventLogSettings, *, stop: asyncio.Event | No
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await console
             await eventlog.server.close()
-
-
-def _signal_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
 
 
 def run(settings: EventLogSettings) -> None:

@@ -9,7 +9,6 @@ import contextlib
 import gc
 import json
 import os
-import signal
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scalebox.core import db
 from scalebox.core.clock import Clock, SystemClock
+from scalebox.core.files import write_atomically
+from scalebox.core.supervisor import stop_on_signals
 from scalebox.exchange.domain import Phase, SetPhase
 from scalebox.exchange.engine import MatchingEngine
 from scalebox.exchange.errors import InvalidConfigError, NotPrimaryError
@@ -35,6 +36,7 @@ from scalebox.exchange.service.directory import Directory
 from scalebox.exchange.service.marketdata import MarketData
 from scalebox.exchange.service.recovery import (
     PrimaryLock,
+    Recovered,
     follower_after_snapshot,
     read_standby_status,
     recover_engine,
@@ -76,14 +78,14 @@ async def open_exchange(
     settings: ExchangeSettings,
     clock: Clock | None = None,
     *,
-    lock: PrimaryLock | None = None,
+    takeover: Takeover | None = None,
     open_market: bool = True,
 ) -> AsyncIterator[Exchange]:
-    """Take the primary lock (or use one already held, after a standby's takeover), recover the
-    engine from the latest snapshot and the journal, bring post-trade capture up to the journal's
-    end, start the sequencer and bring the engine's reference data up to date with the directory."""
+    """Take the primary lock (or, after a standby's takeover, use its lock and its engine), recover
+    the engine from the latest snapshot and the journal, bring post-trade capture up to the
+    journal's end, start the sequencer and bring the reference data up to date with the directory."""
     clock = clock or SystemClock()
-    lock = lock or primary_lock(settings)
+    lock = takeover.lock if takeover is not None else primary_lock(settings)
     if not lock.held and not lock.acquire(wait=False):
         raise NotPrimaryError(f"another primary holds {lock.path} (pid {lock.holder_pid()})")
     journal = Journal(settings.journal_dir, settings.journal_segment_bytes)
@@ -91,7 +93,12 @@ async def open_exchange(
     database = db.open_engine(settings.resolved_database_url)
     try:
         await asyncio.to_thread(journal.open)
-        recovered = await asyncio.to_thread(recover_engine, journal, snapshots)
+        if takeover is None:
+            recovered = await asyncio.to_thread(recover_engine, journal, snapshots)
+        else:  # the standby's engine is already at the journal's end: only a tail it missed, if any
+            replayed = replay(takeover.engine, journal.read(after_sequence=takeover.engine.last_sequence))
+            recovered = Recovered(takeover.engine, -1, replayed)
+        assert recovered.engine.last_sequence == journal.last_sequence
         log.info(
             "engine recovered",
             snapshot=recovered.snapshot_sequence,
@@ -150,29 +157,44 @@ async def _open_clearing(
     return clearing
 
 
-async def follow_as_standby(
-    settings: ExchangeSettings, clock: Clock, stop: asyncio.Event
-) -> PrimaryLock | None:
+@dataclass
+class Takeover:
+    """What a standby hands over when the primary's lock frees: the lock, held, and its engine,
+    in step with the journal."""
+
+    lock: PrimaryLock
+    engine: MatchingEngine
+
+
+STANDBY_STATUS_SECONDS = 1.0  # how often the standby tells the primary's operations view its position
+
+
+async def follow_as_standby(settings: ExchangeSettings, clock: Clock, stop: asyncio.Event) -> Takeover | None:
     """Follow the primary's journal, applying every record to a shadow engine, until the primary's
-    lock frees (it died or stopped): then return the lock, held. None if `stop` is set first."""
+    lock frees (it died or stopped): then hand over the lock and the engine. None if `stop` is
+    set first."""
     lock = primary_lock(settings)
     snapshots = SnapshotStore(settings.snapshot_dir)
     engine, follower = follower_after_snapshot(settings.journal_dir, snapshots)
     status_path = settings.system_dir / "standby.json"
     acquired = _wait_for_lock(lock)
     log.info("standby following the journal", directory=str(settings.journal_dir))
+    reported_at = -STANDBY_STATUS_SECONDS
     while not acquired.is_set():
-        applied = replay(engine, await asyncio.to_thread(follower.poll))
-        if applied:
+        replay(engine, await asyncio.to_thread(follower.poll))
+        if clock.monotonic() - reported_at >= STANDBY_STATUS_SECONDS:
+            reported_at = clock.monotonic()
             await asyncio.to_thread(write_standby_status, status_path, engine.last_sequence, clock.now())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(stop.wait()), settings.standby_poll_seconds)
+            await asyncio.wait_for(stop.wait(), settings.standby_poll_seconds)
         if stop.is_set():
             acquired.abandon()
             return None
+    # The primary is gone: what it appended after the last poll (complete records) is read now.
+    replay(engine, await asyncio.to_thread(follower.poll))
     log.warning("primary lock acquired: taking over", sequence=engine.last_sequence)
     status_path.unlink(missing_ok=True)
-    return lock
+    return Takeover(lock, engine)
 
 
 class _LockWaiter(threading.Thread):
@@ -214,14 +236,14 @@ async def serve_exchange(
     settings: ExchangeSettings, *, stop: asyncio.Event | None = None, standby: bool = False
 ) -> None:
     """Serve as primary (or first follow as standby, then serve) until SIGINT/SIGTERM or `stop`."""
-    stop = stop or _signal_event()
+    stop = stop or stop_on_signals()
     clock = SystemClock()
-    lock = None
+    takeover = None
     if standby:
-        lock = await follow_as_standby(settings, clock, stop)
-        if lock is None:
+        takeover = await follow_as_standby(settings, clock, stop)
+        if takeover is None:
             return
-    async with open_exchange(settings, clock, lock=lock) as exchange:
+    async with open_exchange(settings, clock, takeover=takeover) as exchange:
         await start_parts(exchange)
         log.info("exchange ready", **exchange.ports)
         try:
@@ -301,13 +323,7 @@ def journal_status(exchange: Exchange) -> dict[str, Any]:
 async def _write_ports(exchange: Exchange) -> None:
     path = exchange.settings.system_dir / "ports.json"
     data = json.dumps({**exchange.ports, "pid": os.getpid()}).encode()
-    await asyncio.to_thread(_replace_file, path, data)
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+    await asyncio.to_thread(write_atomically, path, data)
 
 
 @dataclass
@@ -363,14 +379,6 @@ async def stop_parts(exchange: Exchange) -> None:
             if asyncio.iscoroutine(result):
                 await result
         log.info("stopped", part=name)
-
-
-def _signal_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
 
 
 # The venue keeps a large, long-lived heap (books, sessions, market data) and allocates a few

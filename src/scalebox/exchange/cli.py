@@ -176,7 +176,7 @@ def instruments_list(data_dir: DataOption = None) -> None:
 @journal.command("status")
 def journal_status(data_dir: DataOption = None) -> None:
     """Segments, snapshots, the primary's pid and the standby's position."""
-    from scalebox.exchange.service.recovery import PrimaryLock, read_standby_status
+    from scalebox.exchange.service.recovery import PrimaryLock
     from scalebox.exchange.storage.journal import Journal
     from scalebox.exchange.storage.snapshots import SnapshotStore
 
@@ -188,7 +188,7 @@ def journal_status(data_dir: DataOption = None) -> None:
         ("journal bytes", sum(p.stat().st_size for p in segments)),
         ("latest snapshot", int(snapshots[-1].stem) if snapshots else "-"),
         ("primary pid", PrimaryLock(settings.system_dir / "primary.lock").holder_pid() or "-"),
-        ("standby", read_standby_status(settings.system_dir / "standby.json", 0) or "-"),
+        ("standby at sequence", _standby_position(settings)),
     ]
     echo_table(rows, ("WHAT", "VALUE"))
 
@@ -238,3 +238,11 @@ def journal_dump(
         command = orjson.loads(record.payload)
         line = {"sequence": record.sequence, "timestamp_ns": record.timestamp_ns, "command": command}
         typer.echo(orjson.dumps(line).decode())
+
+
+def _standby_position(settings: ExchangeSettings) -> str:
+    """Where a following standby last said it was (its lag needs the primary's position)."""
+    from scalebox.exchange.service.recovery import read_standby_status
+
+    status = read_standby_status(settings.system_dir / "standby.json", primary_sequence=0)
+    return "-" if status is None else f"{status['sequence']} (at {status['updated_at']})"

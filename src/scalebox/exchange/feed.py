@@ -18,7 +18,7 @@ from datetime import datetime
 
 import structlog
 
-from scalebox.core.clock import Clock
+from scalebox.core.clock import Clock, epoch_ns
 from scalebox.core.errors import NotFoundError
 from scalebox.exchange.domain import BookAction, Phase, Side
 from scalebox.exchange.marketbook import (
@@ -361,7 +361,7 @@ async def start_feed(
     await replay.start()
     await publisher.start()
     # No await between the opening state and following market data: nothing can slip in between.
-    timestamp_ns = int(clock.now().timestamp() * 1_000_000_000)
+    timestamp_ns = epoch_ns(clock.now())
     publisher.publish_feed(state_messages(market_data.book, timestamp_ns))
     market_data.add_sink(publisher.publish)
     return Feed(market_data, publisher, replay)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -137,16 +136,14 @@ def worker(data_dir: DataOption = None) -> None:
     For deployments that keep analytics off the redirect servers' CPUs: run the servers with
     SCALEBOX_SHORTENER_WORKERS=false and one of these beside them. Stops on SIGINT or SIGTERM.
     """
+    from scalebox.core.supervisor import stop_on_signals
     from scalebox.shortener.app import Workers
 
     settings = _settings(data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
 
     async def body(shortener: Shortener) -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stopping.set)
+        stopping = stop_on_signals()
         typer.echo(f"shortener worker running (data in {settings.system_dir})", err=True)
         await Workers(shortener).run_until(stopping)
 

@@ -22,6 +22,7 @@ from scalebox.exchange.engine import MatchingEngine
 from scalebox.exchange.service.directory import Directory
 from scalebox.exchange.service.recovery import recover_engine
 from scalebox.exchange.service.venue import Applied, replay
+from scalebox.exchange.snapshot import state_hash
 from scalebox.exchange.storage.journal import Journal
 from scalebox.exchange.storage.snapshots import SnapshotStore
 from tests.exchange.integration.fix_client import FixClient, msg_type, new_order, text
@@ -167,8 +168,10 @@ def recovered_state(data_dir: Path) -> tuple[set[tuple[str, str]], set[int]]:
             if isinstance(event, Trade):
                 trades.add(event.trade_id)
 
-    replay(MatchingEngine(), journal.read(), [collect])
-    assert recover_engine(journal, SnapshotStore(data_dir / "exchange" / "snapshots")).engine.last_sequence
+    replayed = MatchingEngine()
+    replay(replayed, journal.read(), [collect])
+    recovered = recover_engine(journal, SnapshotStore(data_dir / "exchange" / "snapshots")).engine
+    assert state_hash(recovered) == state_hash(replayed)  # snapshot + tail = the whole journal replayed
     journal.close()
     return orders, trades
 
@@ -220,10 +223,15 @@ async def test_standby_takes_over_when_the_primary_is_killed(
         describe=lambda: standby.log.read_text()[-4000:],
     )
     acknowledged = Acknowledged()
-    began = time.monotonic()
-    await trade_until_killed(port, acknowledged, orders_each=2000, kill_after=1000, kill=primary.kill)
+    killed_at: list[float] = []
+
+    def kill() -> None:
+        killed_at.append(time.monotonic())
+        primary.kill()
+
+    await trade_until_killed(port, acknowledged, orders_each=2000, kill_after=1000, kill=kill)
     standby.wait_serving()  # it held back until the primary's lock freed, then bound the same ports
-    takeover_seconds = time.monotonic() - began
+    takeover_seconds = time.monotonic() - killed_at[0]
 
     client = await FixClient.connect(port, "bob", next_seq=1)
     assert msg_type(await client.logon(PASSWORD, reset=True)) == "A"

@@ -4,7 +4,6 @@ that must raise BadFeedDataError (a ProtocolError) and nothing else. Replay fram
 from __future__ import annotations
 
 import contextlib
-import struct
 
 import pytest
 from hypothesis import given
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from scalebox.core.errors import ProtocolError
 from scalebox.exchange.domain import Phase, Side
+from scalebox.exchange.protocol import feed as feed_codec
 from scalebox.exchange.protocol.feed import (
     AddOrder,
     BadFeedDataError,
@@ -199,8 +199,8 @@ def test_random_message_bodies_decode_or_raise_a_protocol_error(data):
 
 
 def test_struct_layout_sizes_match_the_documented_offsets():
-    # The docstring's offsets, recomputed: fixed parts end where the symbol starts.
-    assert struct.calcsize(">cQQcQQ") == 34  # add/update: symbol at 34
-    assert struct.calcsize(">cQQcQ") == 26  # delete: symbol at 26
-    assert struct.calcsize(">cQQQQQQc") == 50  # trade: symbol at 50
-    assert struct.calcsize(">cQQQQQ") == 41  # BBO: symbol at 41
+    # The docstring's offsets against the codec's own structs: fixed parts end where the symbol starts.
+    assert feed_codec._ORDER.size == 34  # add/update: symbol at 34
+    assert feed_codec._DELETE.size == 26  # delete: symbol at 26
+    assert feed_codec._TRADE.size == 50  # trade: symbol at 50
+    assert feed_codec._BBO.size == 41  # BBO: symbol at 41

@@ -25,6 +25,7 @@ from scalebox.core.blobs.blockfile import (
 )
 from scalebox.core.blobs.port import BlobInfo, BlobNotFoundError, InvalidBlobKeyError, validate_key
 from scalebox.core.errors import InvalidError
+from scalebox.core.files import fsync_directory
 
 BLOB_SUFFIX = ".blob"
 DIR_SUFFIX = ".d"
@@ -111,14 +112,14 @@ class FilesystemBlobStore:
                     os.unlink(temp_name)
         # The rename, and every directory entry created on the way, must survive a crash.
         for directory in {path.parent, *(created_dir.parent for created_dir in created)}:
-            _fsync_directory(directory)
+            fsync_directory(directory)
 
     def _unlink(self, path: Path) -> bool:
         try:
             path.unlink()
         except FileNotFoundError:
             return False
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
         # Drop key directories left empty; rmdir refuses non-empty ones, so this never loses data.
         directory = path.parent
         while directory != self._root:
@@ -208,11 +209,3 @@ def _make_directories(directory: Path, root: Path) -> list[Path]:
     for path in reversed(missing):
         path.mkdir(parents=path == root, exist_ok=True)
     return missing
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

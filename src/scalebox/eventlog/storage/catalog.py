@@ -10,12 +10,12 @@ password.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from scalebox.core.errors import IntegrityError
+from scalebox.core.files import write_atomically
 
 FORMAT_VERSION = 1
 
@@ -110,21 +110,3 @@ class UserFile:
     def save(self, users: dict[str, ScramCredential]) -> None:
         document = {"format": FORMAT_VERSION, "users": {n: asdict(c) for n, c in sorted(users.items())}}
         write_atomically(self.path, json.dumps(document, indent=1).encode(), mode=0o600)
-
-
-def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write to a temporary file, fsync, rename over, fsync the directory: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(descriptor, data)
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    temporary.replace(path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

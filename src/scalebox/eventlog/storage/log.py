@@ -15,6 +15,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from scalebox.core.files import fsync_directory
 from scalebox.eventlog.domain import TopicConfig
 from scalebox.eventlog.errors import OffsetOutOfRangeError
 from scalebox.eventlog.protocol.records import (
@@ -40,7 +41,6 @@ from scalebox.eventlog.storage.segment import (
     TIME_INDEX_SUFFIX,
     Segment,
     datasync,
-    fsync_directory,
     write_file_atomically,
 )
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from scalebox.core.errors import IntegrityError
+from scalebox.core.files import fsync_directory
 
 # kind (u8) | sequence (u64) | payload length (u32) | CRC-32 of kind, sequence, length and payload
 _HEADER = struct.Struct("<BQI")
@@ -188,11 +189,7 @@ class FileSessionStore(MemorySessionStore):
             os.fsync(stream.fileno())
         self._file.close()
         temporary.replace(self.path)
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_directory(self.directory)
         self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
         self._records = len(self._messages) + 2
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 from starlette.requests import HTTPConnection
 
 from scalebox.core.auth import NamedSessionCodec
-from scalebox.core.clock import Clock
+from scalebox.core.clock import Clock, epoch_ns
 from scalebox.core.ratelimit import RateLimiter
 from scalebox.exchange.domain import Instrument
 from scalebox.exchange.errors import UnknownInstrumentError
@@ -106,7 +106,7 @@ class Web:
         return DEFAULT_TICK_SIZE if state is None else state.instrument.tick_size
 
     def now_ns(self) -> int:
-        return int(self.clock.now().timestamp() * 1_000_000_000)
+        return epoch_ns(self.clock.now())
 
 
 def web(connection: HTTPConnection) -> Web:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from fastapi import APIRouter
 from starlette.requests import Request
 
 from scalebox.exchange.http.context import web
 
 router = APIRouter(tags=["Monitoring"])
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @router.get("/api/stats")
@@ -18,8 +15,7 @@ async def stats(request: Request) -> dict[str, object]:
     """Commands sequenced, orders and trades per second, resting orders, listed instruments."""
     wiring = web(request)
     engine = wiring.venue.engine
-    now_ns = (wiring.clock.now() - _EPOCH) // timedelta(microseconds=1) * 1000
-    orders_per_second, trades_per_second = wiring.activity.rates(now_ns)
+    orders_per_second, trades_per_second = wiring.activity.rates(wiring.now_ns())
     return {
         "system": "exchange",
         "figures": [

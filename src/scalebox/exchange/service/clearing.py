@@ -104,6 +104,9 @@ class Clearing:
         self._stalled_at: int | None = None
         self._failed = False
         self._progress = asyncio.Condition()
+        self._arrived = asyncio.Event()  # set when a capture is queued; `run` waits on it
+        # One store at a time, taking captures in order: `run` and `drain` never interleave.
+        self._writing = asyncio.Lock()
         self.trades_total = 0
         self.executions_total = 0
 
@@ -140,6 +143,7 @@ class Clearing:
         trades, executions = capture(applied.sequence, applied.timestamp_ns, applied.events)
         try:
             self._queue.put_nowait(Capture(applied.sequence, trades, executions))
+            self._arrived.set()
         except asyncio.QueueFull:
             # Dropping this one but storing later ones would leave a hole no replay fills.
             self._stalled_at = applied.sequence
@@ -175,21 +179,27 @@ class Clearing:
         return stored
 
     async def run(self) -> None:
-        """Drain the queue into the store until cancelled."""
+        """Drain the queue into the store until cancelled. Captures stay queued until the moment
+        they are stored, so cancelling this (after `drain`) loses nothing."""
         while True:
-            first = await self._queue.get()
-            if self.linger_seconds and self._queue.qsize() < self.batch_max - 1:
+            if self._queue.empty():
+                await self._arrived.wait()
+            self._arrived.clear()
+            if self.linger_seconds and self._queue.qsize() < self.batch_max:
                 # One SQL transaction costs milliseconds of CPU through SQLAlchemy and aiosqlite:
                 # let a trickle of commands gather into one batch instead of paying it per command.
                 await asyncio.sleep(self.linger_seconds)
-            await self._store([first, *self._take(self.batch_max - 1)])
+            async with self._writing:
+                await self._store(self._take(self.batch_max))
 
     async def drain(self) -> int:
-        """Store everything queued now (one step of `run`); returns how many commands it stored."""
+        """Store everything queued now, after any store `run` has in flight; returns how many
+        commands it stored. The way to stop: drain, then cancel `run`."""
         count = 0
-        while batch := self._take(self.batch_max):
-            await self._store(batch)
-            count += len(batch)
+        async with self._writing:
+            while batch := self._take(self.batch_max):
+                await self._store(batch)
+                count += len(batch)
         return count
 
     async def wait_stored(self, sequence: int) -> None:

@@ -5,13 +5,12 @@ commands, so the journal alone reproduces every decision."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from scalebox.core.auth.passwords import DEFAULT_PARAMS, Argon2Params, hash_password, verify_password
+from scalebox.core.files import write_atomically
 from scalebox.exchange.domain import Instrument, Participant
 from scalebox.exchange.errors import InvalidConfigError, UnknownParticipantError
 
@@ -66,11 +65,8 @@ class Directory:
             "instruments": [{**asdict(i), "tick_size": str(i.tick_size)} for i in self.instruments.values()],
             "members": [asdict(m) for m in self.members.values()],
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=2))
-        os.chmod(temporary, 0o600)
-        temporary.replace(self.path)
+        # Password hashes: readable by the owner only, from the moment the file exists.
+        write_atomically(self.path, json.dumps(data, indent=2).encode(), mode=0o600)
 
     def set_member(
         self,
@@ -133,6 +129,3 @@ class Directory:
             self._dummy_hash = hash_password("no member has this password", self.params)
         ok = verify_password(member.password_hash if member else self._dummy_hash, password)
         return member if ok and member is not None else None
-
-    def as_config(self) -> dict[str, Any]:
-        return {"instruments": list(self.instruments), "members": list(self.members)}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import structlog
 
+from scalebox.core.files import write_atomically
 from scalebox.exchange.domain import Command, DefineInstrument, DefineParticipant, Phase, SetPhase
 from scalebox.exchange.engine import MatchingEngine
 from scalebox.exchange.errors import NotPrimaryError
@@ -130,11 +131,8 @@ class PrimaryLock:
 
 def write_standby_status(path: Path, sequence: int, now: datetime) -> None:
     """The standby's position, for the primary's operations view (written atomically)."""
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(
-        json.dumps({"sequence": sequence, "updated_at": now.isoformat(), "pid": os.getpid()})
-    )
-    temporary.replace(path)
+    status = {"sequence": sequence, "updated_at": now.isoformat(), "pid": os.getpid()}
+    write_atomically(path, json.dumps(status).encode())
 
 
 def read_standby_status(path: Path, primary_sequence: int) -> dict[str, object] | None:

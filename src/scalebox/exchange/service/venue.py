@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 import orjson
 import structlog
 
-from scalebox.core.clock import Clock
+from scalebox.core.clock import Clock, epoch_ns
 from scalebox.core.errors import InvalidError, LimitExceededError
 from scalebox.exchange.domain import Command, Event, Order
 from scalebox.exchange.engine import MatchingEngine
@@ -24,8 +23,6 @@ from scalebox.exchange.protocol.commands import decode_command, encode_command
 from scalebox.exchange.snapshot import export_state
 
 log = structlog.get_logger("scalebox.exchange")
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Applied(NamedTuple):
@@ -173,8 +170,7 @@ class Venue:
         return sequence
 
     def _timestamp_ns(self) -> int:
-        now = self.clock.now() - _EPOCH
-        ns = (now.days * 86_400 + now.seconds) * 1_000_000_000 + now.microseconds * 1000
+        ns = epoch_ns(self.clock.now())
         # Never backwards, even if the wall clock is: time priority and audit order agree.
         self._last_timestamp_ns = max(ns, self._last_timestamp_ns + 1)
         return self._last_timestamp_ns

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from scalebox.core.files import fsync_directory
 from scalebox.exchange.errors import JournalCorruptError
 
 _HEADER = struct.Struct("<IIQq16s")
@@ -147,7 +148,7 @@ class Journal:
             path = self.directory / f"{first_sequence:020d}{_SUFFIX}"
             self._file = path.open("ab")
             self._file_bytes = 0
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         return self._file
 
     def read(self, after_sequence: int = 0) -> Iterator[JournalRecord]:
@@ -209,11 +210,3 @@ class JournalFollower:
     def _segment_with(self, sequence: int) -> Path | None:
         candidates = [p for p in sorted(self.directory.glob(f"*{_SUFFIX}")) if int(p.stem) <= sequence]
         return candidates[-1] if candidates else None
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -4,13 +4,14 @@ sequence, so replay after it can go on verifying the chain."""
 
 from __future__ import annotations
 
-import os
 import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
 import structlog
+
+from scalebox.core.files import write_atomically
 
 log = structlog.get_logger("scalebox.exchange")
 
@@ -29,20 +30,8 @@ class SnapshotStore:
         self.keep = keep
 
     def save(self, sequence: int, chain: bytes, state: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         body = zlib.compress(orjson.dumps({"sequence": sequence, "chain": chain.hex(), "state": state}), 3)
-        path = self.directory / f"{sequence:020d}{_SUFFIX}"
-        temporary = path.with_suffix(".tmp")
-        with temporary.open("wb") as stream:
-            stream.write(body)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temporary.replace(path)
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomically(self.directory / f"{sequence:020d}{_SUFFIX}", body)
         for old in self.paths()[: -self.keep]:
             old.unlink(missing_ok=True)
 

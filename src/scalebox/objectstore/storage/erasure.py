@@ -34,6 +34,7 @@ from typing import Any, Literal
 import zfec
 
 from scalebox.core.errors import IntegrityError
+from scalebox.core.files import fsync_directory
 from scalebox.objectstore.storage.shardfile import (
     CRC_BYTES,
     DRIVE_FORMAT_NAME,
@@ -364,7 +365,7 @@ class ErasureSet:
             _write_durably(temp, encode_drive_format(self._expected_format(index)), self.fsync)
             os.replace(temp, path / DRIVE_FORMAT_NAME)
             if self.fsync:
-                _fsync_dir(path)
+                fsync_directory(path)
             return True
 
     def _find_set_id(self) -> str:
@@ -611,9 +612,9 @@ class _ShardFile:
         os.replace(self.temp, self.path)
         self.published = True
         if fsync:
-            _fsync_dir(self.path.parent)
+            fsync_directory(self.path.parent)
             if self.made_dir:
-                _fsync_dir(self.path.parent.parent)
+                fsync_directory(self.path.parent.parent)
 
     def discard(self, *, published_too: bool) -> None:
         if self.fd is not None:
@@ -809,14 +810,6 @@ def _write_durably(path: Path, data: bytes, fsync: bool) -> None:
         _write_all(fd, [data])
         if fsync:
             os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
