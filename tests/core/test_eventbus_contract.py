@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -316,6 +318,60 @@ async def test_sqlite_wait_wakes_on_own_publish_without_polling(tmp_path: Path, 
         await bus.publish("a", b"k", b"v")
         assert await asyncio.wait_for(waiting, TIMEOUT_SECONDS)
     finally:
+        await bus.close()
+
+
+async def test_sqlite_reads_run_on_the_callers_thread_when_no_lock_is_held(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = SqliteEventBus(tmp_path / "e.db", clock)
+
+    async def no_thread(*args: object) -> None:
+        raise AssertionError("a read SQLite could answer at once went to a worker thread")
+
+    try:
+        assert await bus.publish_batch("a", [(b"k", b"v"), (b"k", b"w")]) == [0, 1]
+        await bus.commit("a", "g", 0)
+        monkeypatch.setattr(asyncio, "to_thread", no_thread)
+        assert [event.value for event in await bus.poll("a", "g")] == [b"w"]
+        assert await bus.committed("a", "g") == 0
+        assert await bus.latest_offset("a") == 1
+        assert await bus.wait("a", 0, timeout_seconds=TIMEOUT_SECONDS)
+    finally:
+        monkeypatch.undo()
+        await bus.close()
+
+
+async def test_sqlite_read_that_finds_the_file_busy_is_retried_in_a_thread(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In WAL mode readers are only kept out briefly (recovery, a restarting checkpoint), too briefly
+    # to arrange here; the caller's connection is stood in for by one that reports SQLITE_BUSY.
+    bus = SqliteEventBus(tmp_path / "e.db", clock)
+    await bus.publish("a", b"k", b"v")
+    threads: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counting(function: Any, *args: Any) -> Any:
+        threads.append(function.__name__)
+        return await to_thread(function, *args)
+
+    class Busy:
+        def execute(self, *args: object) -> None:
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise busy
+
+    real = bus._inline
+    try:
+        monkeypatch.setattr(bus, "_inline", Busy())
+        monkeypatch.setattr(asyncio, "to_thread", counting)
+        assert [event.value for event in await bus.poll("a", "g")] == [b"v"]
+        assert await bus.latest_offset("a") == 0
+        assert len(threads) == 2
+    finally:
+        monkeypatch.undo()
+        assert bus._inline is real
         await bus.close()
 
 

@@ -30,7 +30,7 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
+async def running(tmp_path: Path, *, keep_alive_seconds: float = 5.0) -> AsyncIterator[Running]:
     settings = ShortenerSettings(
         data_dir=tmp_path, events_url="memory://", workers=False, log_requests=False, secret_key="s" * 32
     )
@@ -43,6 +43,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         lifespan="on",
         log_config=None,
         access_log=False,
+        timeout_keep_alive=keep_alive_seconds,  # type: ignore[arg-type]  # uvicorn takes seconds as int; a float works
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -67,7 +68,7 @@ async def talk(port: int, payload: bytes, responses: int) -> list[bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(payload)
-        heads = []
+        heads: list[bytes] = []
         async with asyncio.timeout(TIMEOUT_SECONDS):
             while len(heads) < responses:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -145,3 +146,39 @@ async def test_everything_else_reaches_the_app(tmp_path: Path, request_bytes: by
         (head,) = await talk(served.port, request_bytes.replace(b"{code}", served.code.encode()), 1)
         assert head.split(b" ")[1] == status
         assert served.app.fast == 0
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    async with asyncio.timeout(TIMEOUT_SECONDS):
+        return await reader.readuntil(b"\r\n\r\n")  # redirects have no body
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(tmp_path: Path) -> None:
+    async with running(tmp_path, keep_alive_seconds=0.3) as served:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        try:
+            writer.write(get(f"/{served.code}"))
+            assert (await read_head(reader)).startswith(b"HTTP/1.1 302")
+            started = asyncio.get_running_loop().time()
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                assert await reader.read() == b""  # EOF: the server closed the idle connection
+            assert asyncio.get_running_loop().time() - started >= 0.25
+        finally:
+            writer.close()
+
+
+async def test_a_connection_in_use_outlives_the_keep_alive_timeout(tmp_path: Path) -> None:
+    # The idle timer is armed once per idle period and re-armed for the remainder when requests came
+    # in meanwhile: a client asking every 0.1 s keeps its connection well past one 0.3 s timeout.
+    async with running(tmp_path, keep_alive_seconds=0.3) as served:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        try:
+            for _ in range(10):
+                writer.write(get(f"/{served.code}"))
+                assert (await read_head(reader)).startswith(b"HTTP/1.1 302")
+                await asyncio.sleep(0.1)  # the client's pace, well inside the timeout
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                assert await reader.read() == b""  # and once it stops asking, the connection goes
+            assert served.app.fast == 10
+        finally:
+            writer.close()

@@ -333,8 +333,13 @@ def visit_problem(visit: Visit) -> str | None:
     """
     if not valid_at_ms(visit.at_ms):
         return f"at_ms {visit.at_ms!r} is not a time in milliseconds"
-    texts = (visit.user_agent, visit.referer, visit.remote_addr, visit.visited_url, visit.redirect_url)
-    if not all(isinstance(text, str) for text in texts):
+    if not (
+        type(visit.user_agent) is str
+        and type(visit.referer) is str
+        and type(visit.remote_addr) is str
+        and type(visit.visited_url) is str
+        and type(visit.redirect_url) is str
+    ):  # decoded JSON holds exact types, so no subclass checks (this runs for every visit stored)
         return "a text field is not a string"
     if visit.code is not None and not isinstance(visit.code, str):
         return "code is not a string"

@@ -137,13 +137,14 @@ def worker(data_dir: DataOption = None) -> None:
     SCALEBOX_SHORTENER_WORKERS=false and one of these beside them. Stops on SIGINT or SIGTERM.
     """
     from scalebox.core.supervisor import stop_on_signals
-    from scalebox.shortener.app import Workers
+    from scalebox.shortener.app import Workers, freeze_startup_objects
 
     settings = _settings(data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
 
     async def body(shortener: Shortener) -> None:
         stopping = stop_on_signals()
+        freeze_startup_objects()
         typer.echo(f"shortener worker running (data in {settings.system_dir})", err=True)
         await Workers(shortener).run_until(stopping)
 

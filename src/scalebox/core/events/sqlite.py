@@ -2,6 +2,17 @@
 
 Several processes may share the file: SQLite's locks serialise writers (each waits up to the busy
 timeout) and WAL lets readers run beside a writer. Every commit is fsynced (synchronous=FULL).
+
+Reads (polls, offsets, a waiting consumer's checks) run on the caller's thread whenever SQLite can
+answer at once, not in a worker thread: they are short, and a worker thread is the costlier choice
+in a busy uvloop server. uvloop releases the GIL around its I/O and takes it back for every
+callback, so a thread waiting for the GIL is woken by each of those releases and usually loses the
+race again. The shortener's link-change listener polling through `asyncio.to_thread` every 50 ms
+cost its redirect path a large share of its throughput that way (docs/benchmarks.md, Shortener).
+When another connection holds a lock a read needs (SQLITE_BUSY), the read goes to a worker thread,
+which waits for the lock there (up to the busy timeout). Writes (publishes, group commits, trims)
+run in a worker thread: each ends in an fsync, whose tail (several milliseconds now and then) must
+not stall the caller's event loop.
 """
 
 from __future__ import annotations
@@ -72,6 +83,10 @@ class SqliteEventBus:
         self._poll_interval_seconds = poll_interval_seconds
         self._lock = threading.Lock()  # one connection, used from worker threads one at a time
         self._connection = _connect(path, busy_timeout_seconds)
+        # The caller's own connection, for reads: no busy wait, so the event loop never sleeps on a
+        # lock (SQLITE_BUSY at once, and the read moves to a worker thread).
+        self._inline = _connect(path, busy_timeout_seconds)
+        self._inline.execute("PRAGMA busy_timeout = 0")
         # Replaced on every publish after being set, so a waiter that grabbed it before checking the
         # log cannot miss an in-process publish that lands between its check and its wait.
         self._published = asyncio.Event()
@@ -95,23 +110,23 @@ class SqliteEventBus:
 
     async def poll(self, topic: str, group: str, max_events: int = 100) -> list[Event]:
         assert max_events > 0, max_events
-        return await self._run(lambda conn: _select_events(conn, topic, group, max_events))
+        return await self._now(lambda conn: _select_events(conn, topic, group, max_events))
 
     async def commit(self, topic: str, group: str, offset: int) -> None:
         await self._run(lambda conn: _upsert_group_offset(conn, topic, group, offset))
 
     async def committed(self, topic: str, group: str) -> int | None:
-        return await self._run(lambda conn: _select_group_offset(conn, topic, group))
+        return await self._now(lambda conn: _select_group_offset(conn, topic, group))
 
     async def latest_offset(self, topic: str) -> int:
-        return await self._run(lambda conn: _select_latest_offset(conn, topic))
+        return await self._now(lambda conn: _select_latest_offset(conn, topic))
 
     async def wait(self, topic: str, after_offset: int, timeout_seconds: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds
         while True:
             published = self._published
-            if await self._run(lambda conn: _select_latest_offset(conn, topic)) > after_offset:
+            if await self._now(lambda conn: _select_latest_offset(conn, topic)) > after_offset:
                 return True
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -130,7 +145,20 @@ class SqliteEventBus:
         return await self._run(lambda conn: _delete_prefix(conn, topic, cut_us))
 
     async def close(self) -> None:
+        self._inline.close()
         await self._run(lambda conn: conn.close())
+
+    async def _now(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`operation` (one short read) here and now, unless another connection holds a lock it
+        needs: then in a worker thread that waits for it."""
+        try:
+            result = operation(self._inline)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            return await self._run(operation)
+        await asyncio.sleep(0)  # a consumer looping over a busy topic still lets other tasks run
+        return result
 
     async def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         def locked() -> _T:

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from scalebox.core.clock import epoch_ns
 from scalebox.shortener.domain import Link, Visit, VisitFacts, VisitKind, decide, looks_like_code
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class RedirectFastPath:
         self.fast += 1
         visit = Visit(
             "valid",
-            int(now.timestamp() * 1000),
+            epoch_ns(now) // 1_000_000,
             link.code,
             link.id,
             user_agent,
@@ -215,7 +216,7 @@ class RedirectFastPath:
             sb.recorder.record(
                 Visit(
                     kind,
-                    int(sb.clock.now().timestamp() * 1000),
+                    sb.clock.epoch_ms(),
                     None,
                     None,
                     user_agent,

@@ -45,6 +45,13 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
     """A protocol class whose instances answer `fast_path`'s cached redirects at the parser."""
 
     class FastRedirectProtocol(HttpToolsProtocol):
+        _client_host = ""
+        _idle_since: float | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._client_host = self.client[0] if self.client else ""
+
         def on_message_begin(self) -> None:
             # uvicorn builds the request's ASGI scope here; a redirect answered at the parser never
             # needs one, so it is built only when the request goes on to the app (below).
@@ -60,19 +67,23 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
                 self.scope["headers"] = headers
                 super().on_headers_complete()
 
+        def on_message_complete(self) -> None:
+            if self.cycle is not _ANSWERED:  # type: ignore[comparison-overlap]
+                super().on_message_complete()
+
         def _answer(self) -> bool:
-            method = self.parser.get_method()
-            if method not in (b"GET", b"HEAD") or self.parser.should_upgrade():
+            parser = self.parser
+            if parser.get_method() not in _GET_OR_HEAD or parser.should_upgrade():
                 return False
-            if self.cycle is not None and not self.cycle.response_complete:
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:
                 return False  # a pipelined request behind one still running: keep uvicorn's order
             shortener = fast_path.shortener
             raw_path, _, query = self.url.partition(b"?")
             if shortener is None or raw_path.count(b"/") != 1 or b"%" in raw_path or len(raw_path) < 2:
                 return False
             path = raw_path.decode("latin-1")
-            client = self.client[0] if self.client else ""
-            keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+            keep_alive = parser.should_keep_alive() and parser.get_http_version() != "1.0"
             plain = fast_path.plain(shortener, path[1:].lower())
             limited: Link | None = None
             if plain is not None and not (query and plain.link.forward_query):
@@ -80,12 +91,12 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
                 link, head = plain.link, plain.head
                 fast_path.fast += 1
                 user_agent, referer, _ = request_headers(self.headers)
-                at_ms = int(shortener.clock.now().timestamp() * 1000)
                 visit: VisitFields = (
-                    "valid", at_ms, link.code, link.id, user_agent, referer, client, path, link.long_url
+                    "valid", shortener.clock.epoch_ms(), link.code, link.id, user_agent, referer,
+                    self._client_host, path, link.long_url,
                 )  # fmt: skip
             else:
-                answer = fast_path.prepare(shortener, path, query, self.headers, client)
+                answer = fast_path.prepare(shortener, path, query, self.headers, self._client_host)
                 if answer is None:
                     return False
                 head = response_head(answer.status, answer.headers)
@@ -105,8 +116,49 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
                 _dates[:] = [defaults, b"".join(name + b": " + value + b"\r\n" for name, value in defaults)]
             return _dates[1]  # type: ignore[no-any-return]
 
+        # Keep-alive, lazily. uvicorn cancels its idle timer when data arrives and arms a new one after
+        # every response: a timer handle made and dropped per request. Here the connection notes when
+        # it fell idle, and one timer per idle period checks on expiry whether it has been idle that
+        # long, re-arming itself for the remainder when a request came in between.
+
+        def _unset_keepalive_if_required(self) -> None:
+            self._idle_since = None  # busy: reading a request or answering it
+
+        def on_response_complete(self) -> None:
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self.flow.resume_reading()
+            if self.pipeline:
+                self._idle_since = None
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+                return
+            self._idle_since = self.loop.time()
+            if self.timeout_keep_alive_task is None:
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self._keep_alive_expired
+                )
+
+        def _keep_alive_expired(self) -> None:
+            self.timeout_keep_alive_task = None
+            if self._idle_since is None:
+                return  # busy; the timer is armed again when this response completes
+            left = self._idle_since + self.timeout_keep_alive - self.loop.time()
+            if left > 0:
+                self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_expired)
+            else:
+                self.timeout_keep_alive_handler()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
+
     _dates: list[Any] = [None, b""]
     return FastRedirectProtocol
 
 
+_GET_OR_HEAD = frozenset({b"GET", b"HEAD"})
 _CLOSE = b"connection: close\r\n\r\n"

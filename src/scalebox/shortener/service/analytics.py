@@ -273,18 +273,19 @@ def _decode(event: Event) -> list[tuple[int, Visit]]:
         logger.warning("skipping visit event %s@%d: undecodable (%s)", event.topic, event.offset, exc)
         return []
     visits = []
+    first_id = event.offset * VISITS_PER_EVENT_MAX
     for index, array in enumerate(arrays):
-        where = f"{event.topic}@{event.offset}[{index}]"
         try:
             visit = Visit.from_wire(array)
         except (ValueError, TypeError) as exc:  # wrong arity, kind or types
-            logger.warning("skipping visit %s: undecodable (%s)", where, exc)
+            where = (event.topic, event.offset, index)
+            logger.warning("skipping visit %s@%d[%d]: undecodable (%s)", *where, exc)
             continue
         problem = visit_problem(visit)
         if problem is not None:
-            logger.warning("skipping visit %s: %s", where, problem)
+            logger.warning("skipping visit %s@%d[%d]: %s", event.topic, event.offset, index, problem)
             continue
-        visits.append((event.offset * VISITS_PER_EVENT_MAX + index, visit))
+        visits.append((first_id + index, visit))
     return visits
 
 
