@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from scalebox.core.sqlite_inline import inline_creator
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -65,7 +67,14 @@ def open_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         parsed = parsed.set(drivername="sqlite+aiosqlite")
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, echo=echo, pool_size=pool_size, max_overflow=0)
+        # Statements run on the event loop's thread, not aiosqlite's (see core/sqlite_inline.py).
+        engine = create_async_engine(
+            parsed,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=0,
+            async_creator=inline_creator(parsed.database or ":memory:"),
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     if parsed.drivername in ("postgresql", "postgres", "postgresql+asyncpg"):
@@ -78,13 +87,13 @@ def open_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; NORMAL is durable against a process crash
-    # (kill -9) because the WAL is in the OS page cache; busy_timeout queues writers from other
-    # processes instead of failing at once with "database is locked".
+    # (kill -9) because the WAL is in the OS page cache. The busy timeout stays zero: a statement
+    # that finds the database locked by another writer is retried in a worker thread that waits for
+    # the lock (up to sqlite_inline.BUSY_TIMEOUT_MS), never on the event loop.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
