@@ -30,7 +30,8 @@ BUSY_TIMEOUT_MS = 10_000
 """How long a statement that found the database locked waits for it, in a worker thread."""
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (SQLITE_BUSY and its variants)."""
     return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
@@ -40,7 +41,7 @@ async def _call(conn: sqlite3.Connection, function: Callable[[], _T]) -> _T:
     try:
         return function()
     except sqlite3.OperationalError as exc:
-        if not _busy(exc):
+        if not is_busy(exc):
             raise
 
     def waiting() -> _T:

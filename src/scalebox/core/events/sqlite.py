@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from scalebox.core.clock import Clock
 from scalebox.core.events.port import BATCH_RECORDS_MAX, Event
+from scalebox.core.sqlite_inline import is_busy
 
 _T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -154,7 +155,7 @@ class SqliteEventBus:
         try:
             result = operation(self._inline)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            if not is_busy(exc):
                 raise
             return await self._run(operation)
         await asyncio.sleep(0)  # a consumer looping over a busy topic still lets other tasks run

@@ -186,7 +186,7 @@ class Clearing:
                 await self._arrived.wait()
             self._arrived.clear()
             if self.linger_seconds and self._queue.qsize() < self.batch_max:
-                # One SQL transaction costs milliseconds of CPU through SQLAlchemy and aiosqlite:
+                # One SQL transaction costs a millisecond or more of CPU through SQLAlchemy:
                 # let a trickle of commands gather into one batch instead of paying it per command.
                 await asyncio.sleep(self.linger_seconds)
             async with self._writing:
