@@ -322,8 +322,11 @@ class ObjectService:
             parts=stored.parts,
             owner=caller.name if caller else "",
         )
-        check = partial(
-            check_write_preconditions, if_match=request.if_match, if_none_match=request.if_none_match
+        conditional = request.if_match is not None or request.if_none_match is not None
+        check = (  # without a precondition, the write need not read the current version first
+            partial(check_write_preconditions, if_match=request.if_match, if_none_match=request.if_none_match)
+            if conditional
+            else None
         )
         try:
             stored_version = await self.store.put_version(version, bucket.versioning, check=check)

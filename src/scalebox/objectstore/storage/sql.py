@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, true, update
+from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -42,6 +42,33 @@ from scalebox.objectstore.storage.tables import (
     objects,
     parts,
     uploads,
+)
+
+# The statements every PUT and GET runs, built once with bind parameters: building a Core statement
+# (its where clause, its cache key) cost more CPU than SQLite's own work on the small-object path.
+_LATEST = select(objects).where(
+    objects.c.bucket_id == bindparam("b_bucket"),
+    objects.c.key == bindparam("b_key"),
+    objects.c.is_latest == true(),
+)
+_VERSION = select(objects).where(
+    objects.c.bucket_id == bindparam("b_bucket"),
+    objects.c.key == bindparam("b_key"),
+    objects.c.version_id == bindparam("b_version"),
+)
+_UNSET_LATEST = (
+    update(objects)
+    .where(
+        objects.c.bucket_id == bindparam("b_bucket"),
+        objects.c.key == bindparam("b_key"),
+        objects.c.is_latest == true(),
+    )
+    .values(is_latest=False)
+)
+_DELETE_VERSION = delete(objects).where(objects.c.seq == bindparam("b_seq"))
+_INSERT_VERSION = insert(objects)
+_SETTLE_INTENT = delete(intents).where(
+    intents.c.data_id == bindparam("b_data_id"), intents.c.number == bindparam("b_number")
 )
 
 
@@ -249,13 +276,13 @@ class SqlMetadataStore:
         self, bucket_id: int, key: str, version_id: str | None = None
     ) -> ObjectVersion | None:
         """The version asked for, or the latest one (which may be a delete marker)."""
-        query = select(objects).where(objects.c.bucket_id == bucket_id, objects.c.key == key)
-        if version_id is None:
-            query = query.where(objects.c.is_latest == true())
-        else:
-            query = query.where(objects.c.version_id == version_id)
+        query, values = (
+            (_LATEST, {"b_bucket": bucket_id, "b_key": key})
+            if version_id is None
+            else (_VERSION, {"b_bucket": bucket_id, "b_key": key, "b_version": version_id})
+        )
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(query, values)).first()
         return None if row is None else _version_from(row)
 
     async def put_version(
@@ -272,17 +299,10 @@ class SqlMetadataStore:
         raises to refuse. With `upload_id`, that multipart upload ends in the same transaction and
         its parts the object does not use become garbage.
         """
+        where = {"b_bucket": version.bucket_id, "b_key": version.key}
         async with self._writing() as conn:
-            current_row = (
-                await conn.execute(
-                    select(objects).where(
-                        objects.c.bucket_id == version.bucket_id,
-                        objects.c.key == version.key,
-                        objects.c.is_latest == true(),
-                    )
-                )
-            ).first()
             if check is not None:
+                current_row = (await conn.execute(_LATEST, where)).first()
                 check(None if current_row is None else _version_from(current_row))
             if upload_id is not None:
                 await self._end_upload(
@@ -296,16 +316,8 @@ class SqlMetadataStore:
                 await self._drop_version(
                     conn, version.bucket_id, version.key, NULL_VERSION, version.last_modified
                 )
-            await conn.execute(
-                update(objects)
-                .where(
-                    objects.c.bucket_id == version.bucket_id,
-                    objects.c.key == version.key,
-                    objects.c.is_latest == true(),
-                )
-                .values(is_latest=False)
-            )
-            result = await conn.execute(insert(objects).values(**_version_values(version)))
+            await conn.execute(_UNSET_LATEST, where)
+            result = await conn.execute(_INSERT_VERSION, _version_values(version))
             sequence = result.inserted_primary_key[0] if result.inserted_primary_key else 0
             if upload_id is None:
                 await self._settle_intents(conn, [(p.data_id, p.number) for p in version.parts])
@@ -353,16 +365,11 @@ class SqlMetadataStore:
     async def _drop_version(
         self, conn: AsyncConnection, bucket_id: int, key: str, version_id: str, now: datetime
     ) -> ObjectVersion | None:
-        row = (
-            await conn.execute(
-                select(objects).where(
-                    objects.c.bucket_id == bucket_id, objects.c.key == key, objects.c.version_id == version_id
-                )
-            )
-        ).first()
+        where = {"b_bucket": bucket_id, "b_key": key, "b_version": version_id}
+        row = (await conn.execute(_VERSION, where)).first()
         if row is None:
             return None
-        await conn.execute(delete(objects).where(objects.c.seq == row.seq))
+        await conn.execute(_DELETE_VERSION, {"b_seq": row.seq})
         version = _version_from(row)
         await self._queue_garbage(conn, [(part.data_id, part.number) for part in version.parts], now)
         return version
@@ -630,9 +637,9 @@ class SqlMetadataStore:
             await self._settle_intents(conn, [(data_id, number)])
 
     async def _settle_intents(self, conn: AsyncConnection, shard_sets: Sequence[tuple[str, int]]) -> None:
-        for data_id, number in shard_sets:
+        if shard_sets:
             await conn.execute(
-                delete(intents).where(intents.c.data_id == data_id, intents.c.number == number)
+                _SETTLE_INTENT, [{"b_data_id": data_id, "b_number": number} for data_id, number in shard_sets]
             )
 
     async def abandon_intents(self, now: datetime) -> int:
