@@ -170,11 +170,10 @@ class InlineConnection:
         self._conn.rollback()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
+        """Close at once (the adapter's terminate); closing twice is harmless."""
         if self._connection is not None:
             self._connection = None
             self._conn.close()

@@ -158,14 +158,23 @@ class Upkeep:
 
     async def _gc_loop(self, seconds: float) -> None:
         # Collect first: garbage queued before a crash or restart is not left for a whole interval.
+        # Writes wake the loop whether or not they queued anything (most PUTs replace nothing); a
+        # wake after which this process queued nothing new skips the read of the garbage table.
+        # The timer always reads it, for what other processes queued.
+        collected_after = -1
         while True:
             self.garbage_ready.clear()
+            if self.store.garbage_queued != collected_after:
+                collected_after = self.store.garbage_queued
+                try:
+                    await self.collect_garbage()
+                except OSError as exc:
+                    log.error("garbage collection failed", error=str(exc))
+                    collected_after = -1  # try again at the next wake
             try:
-                await self.collect_garbage()
-            except OSError as exc:
-                log.error("garbage collection failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.garbage_ready.wait(), timeout=seconds)
+            except TimeoutError:
+                collected_after = -1
 
     async def _heal_loop(self) -> None:
         while True:

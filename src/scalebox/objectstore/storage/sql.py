@@ -198,6 +198,9 @@ class SqlMetadataStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._write_lock = asyncio.Lock()
+        # Shard sets this process has queued as garbage, ever: the collector reads the garbage table
+        # when this moved (or on its timer, for other processes' garbage), not after every write.
+        self.garbage_queued = 0
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -625,6 +628,7 @@ class SqlMetadataStore:
             await conn.execute(
                 insert(garbage), [{"data_id": d, "number": n, "queued_at": now} for d, n in shard_sets]
             )
+            self.garbage_queued += len(shard_sets)
 
     async def record_intent(self, data_id: str, number: int, now: datetime) -> None:
         """Note a shard set about to be written (see the intents table)."""
