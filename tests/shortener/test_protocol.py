@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,63 @@ async def test_http_10_and_close_requests_close_after_the_answer(tmp_path: Path)
         writer.close()
         assert data.startswith(b"HTTP/1.1 302 Found")
         assert b"connection: close" in data
+
+
+async def test_pipelined_answers_keep_their_order_and_a_close_comes_after_its_answer(tmp_path: Path) -> None:
+    # Answers are written at the end of the loop's turn (protocol._TurnWrites): a pipelined keep-alive
+    # redirect, an app-served page and a closing redirect must still arrive in the order asked, and
+    # the connection must close only after the last of them.
+    async with running(tmp_path) as served:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        try:
+            writer.write(
+                get(f"/{served.code}")
+                + get(f"/{served.code}?utm=b")
+                + b"GET /unknown-code HTTP/1.1\r\nHost: t\r\n\r\n"
+                + get(f"/{served.code}", "Connection: close\r\n")
+            )
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                data = await reader.read()  # returns at EOF: after the closing answer
+        finally:
+            writer.close()
+        starts = re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", data)
+        assert starts == [
+            b"HTTP/1.1 302 Found",
+            b"HTTP/1.1 302 Found",
+            b"HTTP/1.1 404 Not Found",
+            b"HTTP/1.1 302 Found",
+        ]
+        locations = [header(part, b"location") for part in data.split(b"HTTP/1.1 ")[1:]]
+        assert locations[:2] == [b"https://example.com/to", b"https://example.com/to?utm=b"]
+        assert data.endswith(b"connection: close\r\n\r\n")
+        assert served.app.fast == 3
+
+
+async def test_a_pipelined_closing_redirect_is_written_after_the_one_before_it(tmp_path: Path) -> None:
+    async with running(tmp_path) as served:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        try:
+            writer.write(get(f"/{served.code}?n=1") + get(f"/{served.code}?n=2", "Connection: close\r\n"))
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                data = await reader.read()
+        finally:
+            writer.close()
+        heads = data.split(b"\r\n\r\n")
+        assert [header(head, b"location") for head in heads[:2]] == [
+            b"https://example.com/to?n=1",
+            b"https://example.com/to?n=2",
+        ]
+        assert heads[2:] == [b""] and served.app.fast == 2
+
+
+async def test_many_connections_answered_in_one_turn_each_get_their_own_answer(tmp_path: Path) -> None:
+    async with running(tmp_path) as served:
+        paths = [f"/{served.code}?n={n}" for n in range(40)]
+        heads = await asyncio.gather(*(talk(served.port, get(path), 1) for path in paths))
+        assert [header(head, b"location") for (head,) in heads] == [
+            f"https://example.com/to?n={n}".encode() for n in range(40)
+        ]
+        assert served.app.fast == 40
 
 
 @pytest.mark.parametrize(

