@@ -185,7 +185,7 @@ class Context:
     links: int
     workers: int
     analytics: str = "in-process"
-    worker_nice: int = 10
+    worker_priority: str = "idle"
 
 
 def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> str:
@@ -206,8 +206,13 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
             "in WAL mode on local disk, analytics on: every redirect buffers a visit, published in "
             "batches to the SQLite event log (fsynced) and stored by "
             + (
-                f"a `scalebox shortener worker` process at nice {context.worker_nice} beside the server "
-                "(its CPU is not counted in the server's)"
+                "a `scalebox shortener worker` process beside the server, "
+                + (
+                    "under SCHED_IDLE (`chrt --idle 0`: it runs only on CPU the server and wrk leave)"
+                    if context.worker_priority == "idle"
+                    else f"at nice {context.worker_priority.partition(':')[2]}"
+                )
+                + " (its CPU is not counted in the server's)"
                 if context.analytics == "worker"
                 else "the consumer inside the server's own process"
             )

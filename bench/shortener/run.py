@@ -82,9 +82,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=("worker", "in-process"),
         default="worker",
         help="where the analytics consumer runs: a `scalebox shortener worker` process beside the server "
-        "(default, at --worker-nice) or inside the server's own event loop",
+        "(default, at --worker-priority) or inside the server's own event loop",
     )
-    parser.add_argument("--worker-nice", type=int, default=10, help="niceness of the analytics worker")
+    parser.add_argument(
+        "--worker-priority",
+        type=servers.worker_priority,
+        default="idle",
+        help="the analytics worker's CPU priority: `idle` (SCHED_IDLE, `chrt --idle 0`: it runs only on "
+        "CPU nothing else wants; the default) or `nice:N` (`nice -n N`)",
+    )
     parser.add_argument(
         "--visits-timeout", type=float, default=300.0, help="seconds to wait for every visit to be stored"
     )
@@ -118,7 +124,7 @@ def main(argv: list[str]) -> int:
         )
         servers.wait_ready(started[0])
         ours = Target(started[0])
-        worker = servers.start_worker(work_dir, args.worker_nice) if args.analytics == "worker" else None
+        worker = servers.start_worker(work_dir, args.worker_priority) if args.analytics == "worker" else None
         if worker is not None:
             started.append(worker)
         seeding = time.monotonic()
@@ -160,7 +166,7 @@ def main(argv: list[str]) -> int:
                 links=len(links),
                 workers=args.workers,
                 analytics=args.analytics,
-                worker_nice=args.worker_nice,
+                worker_priority=args.worker_priority,
             )
             report.write_section(DOCS, report.render_section(context, peak, half, visits))
             print(f"wrote the Shortener section of {DOCS.relative_to(servers.REPO)}")

@@ -6,6 +6,7 @@ and is stopped for sure (SIGTERM to the group, SIGKILL after a grace period).
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -164,10 +165,27 @@ def start_ours(work_dir: Path, *, separate_worker: bool, serving_processes: int 
     return processes.spawn("scalebox", port, command, env, work_dir)
 
 
-def start_worker(work_dir: Path, niceness: int) -> Server:
+def worker_priority(text: str) -> str:
+    """`idle` or `nice:N` (N from 1 to 19), as --worker-priority takes it."""
+    if text == "idle":
+        return text
+    kind, _, niceness = text.partition(":")
+    if kind != "nice" or not niceness.isdigit() or not 1 <= int(niceness) <= 19:
+        raise argparse.ArgumentTypeError(f"{text!r}: `idle` or `nice:N` with N from 1 to 19")
+    return text
+
+
+def priority_command(priority: str) -> list[str]:
+    """The command prefix that starts a process at `priority` (see worker_priority)."""
+    if priority == "idle":
+        return ["chrt", "--idle", "0"]  # SCHED_IDLE: runs only when no other task wants the CPU
+    return ["nice", "-n", priority.partition(":")[2]]
+
+
+def start_worker(work_dir: Path, priority: str) -> Server:
     """`scalebox shortener worker` (the analytics consumer alone) at a lower CPU priority: background
     work that yields the CPU to the redirects and catches up when they leave some."""
-    command = ["nice", "-n", str(niceness), str(SCALEBOX), "shortener", "worker"]
+    command = [*priority_command(priority), str(SCALEBOX), "shortener", "worker"]
     worker = processes.spawn("analytics-worker", 0, command, ours_env(work_dir), work_dir)
     deadline = time.monotonic() + 90.0
     while "shortener worker running" not in worker.log_tail():
