@@ -23,7 +23,7 @@ Bus = MemoryEventBus | SqliteEventBus | KafkaEventBus
 TIMEOUT_SECONDS = 10.0  # bounds every wait on a condition
 
 
-@pytest.fixture(params=["memory", "sqlite", "kafka"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-process", "kafka"])
 async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
     clock = FakeClock()
     bus: Bus
@@ -31,6 +31,8 @@ async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[B
         bus = MemoryEventBus(clock)
     elif request.param == "sqlite":
         bus = SqliteEventBus(tmp_path / "e.db", clock)
+    elif request.param == "sqlite-process":
+        bus = SqliteEventBus(tmp_path / "e.db", clock, writer="process")
     else:
         # Looked up lazily, so memory and sqlite runs never start a broker. One broker serves the
         # module; the namespace keeps each test's topics and groups apart.

@@ -38,13 +38,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite", "kafka"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-process", "kafka"])
 async def bus(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Bus]:
     bus: Bus
     if request.param == "memory":
         bus = MemoryEventBus(clock)
     elif request.param == "sqlite":
         bus = SqliteEventBus(tmp_path / "e.db", clock)
+    elif request.param == "sqlite-process":
+        bus = SqliteEventBus(tmp_path / "e.db", clock, writer="process")
     else:
         # Looked up lazily, so memory and sqlite runs never start a broker. One broker serves the
         # module; the namespace keeps each test's topics and groups apart.
@@ -408,7 +410,7 @@ from scalebox.core.clock import SystemClock
 from scalebox.core.events import SqliteEventBus
 
 async def main() -> None:
-    bus = SqliteEventBus(Path(sys.argv[1]), SystemClock())
+    bus = SqliteEventBus(Path(sys.argv[1]), SystemClock(), writer=sys.argv[2])
     for i in range(1_000_000):
         offset = await bus.publish("a", b"k", b"event-%d" % i)
         print(offset, flush=True)
@@ -417,10 +419,13 @@ asyncio.run(main())
 """
 
 
-async def test_sqlite_keeps_acknowledged_events_after_kill_9(tmp_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+async def test_sqlite_keeps_acknowledged_events_after_kill_9(
+    tmp_path: Path, clock: FakeClock, writer: str
+) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(scalebox.__file__).parents[1])}
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _PUBLISHER, str(tmp_path / "e.db"),
+        sys.executable, "-c", _PUBLISHER, str(tmp_path / "e.db"), writer,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     assert child.stdout is not None
@@ -450,7 +455,14 @@ async def _read_all(path: Path, clock: FakeClock) -> list[bytes]:
 
 
 @pytest.mark.parametrize(
-    ("url", "file_name"), [("memory://", None), ("sqlite:e.db", "e.db"), ("sqlite:///{tmp}/abs.db", "abs.db")]
+    ("url", "file_name"),
+    [
+        ("memory://", None),
+        ("sqlite:e.db", "e.db"),
+        ("sqlite:///{tmp}/abs.db", "abs.db"),
+        ("sqlite:e.db?writer=process", "e.db"),
+        ("sqlite:e.db?writer=thread", "e.db"),
+    ],
 )
 async def test_open_event_bus_picks_adapter_from_url(
     url: str, file_name: str | None, tmp_path: Path, clock: FakeClock
@@ -465,7 +477,10 @@ async def test_open_event_bus_picks_adapter_from_url(
         assert await asyncio.to_thread((tmp_path / file_name).exists)
 
 
-@pytest.mark.parametrize("url", ["kafka://", "sqlite:", "sqlite://host/e.db", "memory://x"])
+@pytest.mark.parametrize(
+    "url",
+    ["kafka://", "sqlite:", "sqlite://host/e.db", "memory://x", "sqlite:e.db?writer=fork", "sqlite:e.db?x=1"],
+)
 def test_open_event_bus_rejects_unsupported_url(url: str, clock: FakeClock) -> None:
     with pytest.raises(InvalidError, match="unsupported event bus URL"):
         open_event_bus(url, clock=clock)

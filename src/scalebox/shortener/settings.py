@@ -80,4 +80,6 @@ class ShortenerSettings:
 
     @property
     def resolved_events_url(self) -> str:
-        return self.events_url or f"sqlite:{self.system_dir / 'events.db'}"
+        # Writes in a writer process: a worker thread's GIL hand-offs cost the redirect path a third
+        # of its CPU at load (core/sqlite_log.py).
+        return self.events_url or f"sqlite:{self.system_dir / 'events.db'}?writer=process"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from scalebox.core.clock import Clock
@@ -38,21 +39,29 @@ __all__ = [
 ]
 
 
+_SQLITE_WRITERS: dict[str, Literal["thread", "process"]] = {
+    "": "thread",
+    "writer=thread": "thread",
+    "writer=process": "process",
+}
+
+
 def open_event_bus(url: str, *, clock: Clock, base_dir: Path | None = None) -> EventBus:
-    """`memory://`, `sqlite:///abs/path.db`, `sqlite:relative.db` (under `base_dir`, else the cwd), or
+    """`memory://`, `sqlite:///abs/path.db`, `sqlite:relative.db` (under `base_dir`, else the cwd;
+    `?writer=process` runs its writes in a writer process, see SqliteEventBus), or
     `kafka://host:port[,host:port...]` (options: `?namespace=app.&replication_factor=3`)."""
     parts = urlsplit(url)
     if parts.scheme == "memory" and not (parts.netloc or parts.path or parts.query):
         return MemoryEventBus(clock)
-    if parts.scheme == "sqlite" and parts.path and not (parts.netloc or parts.query):
+    if parts.scheme == "sqlite" and parts.path and not parts.netloc and parts.query in _SQLITE_WRITERS:
         path = Path(parts.path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        return SqliteEventBus(path, clock)
+        return SqliteEventBus(path, clock, writer=_SQLITE_WRITERS[parts.query])
     if parts.scheme == "kafka" and parts.netloc:
         return KafkaEventBus.from_url(url, clock)
     raise InvalidError(
         f"unsupported event bus URL {url!r}: use memory://, sqlite:///abs/path.db, sqlite:relative.db"
-        " or kafka://host:port",
+        " (either with an optional ?writer=process) or kafka://host:port",
         field="url",
     )

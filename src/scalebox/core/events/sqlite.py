@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import marshal
 import sqlite3
+import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
+from scalebox.core import sqlite_log
 from scalebox.core.clock import Clock
 from scalebox.core.events.port import BATCH_RECORDS_MAX, Event
 from scalebox.core.sqlite_inline import is_busy
@@ -34,43 +38,14 @@ _T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-# "offset" is an SQL keyword, hence the quotes. topics.next_offset is the high-water mark: it is never
-# lowered, so trimming a whole topic never makes an offset be handed out twice.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS topics (
-    topic TEXT PRIMARY KEY,
-    next_offset INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    topic TEXT NOT NULL,
-    "offset" INTEGER NOT NULL,
-    key BLOB NOT NULL,
-    value BLOB NOT NULL,
-    timestamp_us INTEGER NOT NULL,
-    PRIMARY KEY (topic, "offset")
-);
-CREATE TABLE IF NOT EXISTS group_offsets (
-    topic TEXT NOT NULL,
-    group_name TEXT NOT NULL,
-    committed_offset INTEGER NOT NULL,
-    PRIMARY KEY (topic, group_name)
-);
-"""
-
-# A prefix of the log goes: at most up to the slowest known group's commit, and never past the first
-# event stamped at or after the cut (so offsets stay contiguous even if wall time stepped back).
-_TRIM = """
-DELETE FROM events
-WHERE topic = :topic
-  AND "offset" <= COALESCE(
-      (SELECT MIN(committed_offset) FROM group_offsets WHERE topic = :topic), "offset")
-  AND "offset" < COALESCE(
-      (SELECT MIN("offset") FROM events WHERE topic = :topic AND timestamp_us >= :cut_us), "offset" + 1)
-"""
-
 
 class SqliteEventBus:
-    """A durable EventBus in a SQLite file; `publish` returns only after the event is fsynced."""
+    """A durable EventBus in a SQLite file; `publish` returns only after the event is fsynced.
+
+    `writer` says where writes run: "thread" (a worker thread of this process) or "process" (a
+    writer process fed through a pipe, started at the first write and again after it died; see
+    core/sqlite_log.py for why a busy server wants it). Either way a write returns once committed.
+    """
 
     def __init__(
         self,
@@ -79,22 +54,24 @@ class SqliteEventBus:
         *,
         busy_timeout_seconds: float = 10.0,
         poll_interval_seconds: float = 0.05,
+        writer: Literal["thread", "process"] = "thread",
     ) -> None:
         self._clock = clock
         self._poll_interval_seconds = poll_interval_seconds
         self._lock = threading.Lock()  # one connection, used from worker threads one at a time
-        self._connection = _connect(path, busy_timeout_seconds)
+        self._connection = sqlite_log.connect(path, busy_timeout_seconds)
         # The caller's own connection, for reads: no busy wait, so the event loop never sleeps on a
         # lock (SQLITE_BUSY at once, and the read moves to a worker thread).
-        self._inline = _connect(path, busy_timeout_seconds)
+        self._inline = sqlite_log.connect(path, busy_timeout_seconds)
         self._inline.execute("PRAGMA busy_timeout = 0")
+        self._process = _WriterProcess(path, busy_timeout_seconds) if writer == "process" else None
         # Replaced on every publish after being set, so a waiter that grabbed it before checking the
         # log cannot miss an in-process publish that lands between its check and its wait.
         self._published = asyncio.Event()
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> int:
         timestamp_us = _encode_timestamp(self._clock.now())
-        offset = await self._run(lambda conn: _insert_event(conn, topic, key, value, timestamp_us))
+        offset: int = await self._write("event", topic, key, value, timestamp_us)
         self._published.set()
         self._published = asyncio.Event()
         return offset
@@ -104,7 +81,7 @@ class SqliteEventBus:
         if not records:
             return []
         timestamp_us = _encode_timestamp(self._clock.now())
-        first = await self._run(lambda conn: _insert_events(conn, topic, records, timestamp_us))
+        first: int = await self._write("events", topic, list(records), timestamp_us)
         self._published.set()
         self._published = asyncio.Event()
         return list(range(first, first + len(records)))
@@ -114,7 +91,7 @@ class SqliteEventBus:
         return await self._now(lambda conn: _select_events(conn, topic, group, max_events))
 
     async def commit(self, topic: str, group: str, offset: int) -> None:
-        await self._run(lambda conn: _upsert_group_offset(conn, topic, group, offset))
+        await self._write("commit", topic, group, offset)
 
     async def committed(self, topic: str, group: str) -> int | None:
         return await self._now(lambda conn: _select_group_offset(conn, topic, group))
@@ -143,11 +120,21 @@ class SqliteEventBus:
         contiguous; with no known group this is plain time-based retention. Returns how many went.
         """
         cut_us = _encode_timestamp(keep_after)
-        return await self._run(lambda conn: _delete_prefix(conn, topic, cut_us))
+        deleted: int = await self._write("trim", topic, cut_us)
+        return deleted
 
     async def close(self) -> None:
+        if self._process is not None:
+            await self._process.close()
         self._inline.close()
         await self._run(lambda conn: conn.close())
+
+    async def _write(self, operation: str, *arguments: Any) -> Any:
+        """One of sqlite_log.WRITES, in the writer process or a worker thread."""
+        if self._process is not None:
+            return await self._process.call(operation, arguments)
+        write = sqlite_log.WRITES[operation]
+        return await self._run(lambda conn: write(conn, *arguments))
 
     async def _now(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         """`operation` (one short read) here and now, unless another connection holds a lock it
@@ -169,61 +156,108 @@ class SqliteEventBus:
         return await asyncio.to_thread(locked)
 
 
-def _connect(path: Path, busy_timeout_seconds: float) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: no implicit transactions; writes that need one open it themselves.
-    conn = sqlite3.connect(path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.executescript(_SCHEMA)
-    return conn
+class _WriterProcess:
+    """`python -m scalebox.core.sqlite_log`, fed write requests through its stdin (see there).
+
+    Requests are answered in order, so each call queues a future as it writes its frame and the
+    reader task resolves them first to last. If the writer dies, the calls in flight fail (their
+    writes may or may not have committed, as with a broker connection lost mid-produce) and the next
+    call starts a new writer.
+    """
+
+    def __init__(self, path: Path, busy_timeout_seconds: float) -> None:
+        self._arguments = (str(path), repr(busy_timeout_seconds))
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._starting = asyncio.Lock()
+        self._closed = False
+
+    async def call(self, operation: str, arguments: tuple[Any, ...]) -> Any:
+        frame = sqlite_log.encode_frame((operation, arguments))
+        process = await self._running()
+        assert process.stdin is not None
+        answer = asyncio.get_running_loop().create_future()
+        self._waiting.append(answer)
+        process.stdin.write(frame)
+        with contextlib.suppress(ConnectionError):  # the writer died: its reader fails this call
+            await process.stdin.drain()
+        return await answer
+
+    async def _running(self) -> asyncio.subprocess.Process:
+        async with self._starting:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed event log.")
+            if (
+                self._process is None
+                or self._process.returncode is not None
+                or self._reader is None
+                or self._reader.done()
+            ):
+                if self._process is not None:
+                    await self._stop()
+                self._process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "scalebox.core.sqlite_log",
+                    *self._arguments,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    start_new_session=True,  # signals to our process group are ours to act on
+                )
+                self._reader = asyncio.create_task(self._read(self._process), name="sqlite-log-writer")
+            return self._process
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        try:
+            while True:
+                header = await process.stdout.readexactly(sqlite_log.FRAME_HEADER.size)
+                (length,) = sqlite_log.FRAME_HEADER.unpack(header)
+                answer = marshal.loads(await process.stdout.readexactly(length))
+                waiting = self._waiting.popleft()
+                if waiting.done():
+                    continue  # its caller was cancelled
+                if answer[0] == "ok":
+                    waiting.set_result(answer[1])
+                else:
+                    waiting.set_exception(sqlite3.OperationalError(answer[1]))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            lost = EventBusWriterError(f"the event log's writer process exited ({process.returncode})")
+            while self._waiting:
+                waiting = self._waiting.popleft()
+                if not waiting.done():
+                    waiting.set_exception(lost)
+
+    async def close(self) -> None:
+        async with self._starting:
+            self._closed = True
+            await self._stop()
+
+    async def _stop(self) -> None:
+        process, reader = self._process, self._reader
+        self._process = self._reader = None
+        if process is None:
+            return
+        if process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.close()  # EOF: the writer finishes what it read, answers, and exits
+        try:
+            async with asyncio.timeout(_WRITER_EXIT_SECONDS):
+                if reader is not None:
+                    await reader
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
-@contextlib.contextmanager
-def _immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    # IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading a read.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+class EventBusWriterError(ConnectionError):
+    """The writer process died with this write in flight: it may or may not have been committed."""
 
 
-def _insert_event(conn: sqlite3.Connection, topic: str, key: bytes, value: bytes, timestamp_us: int) -> int:
-    with _immediate_transaction(conn):
-        rows = conn.execute(
-            "INSERT INTO topics (topic, next_offset) VALUES (?, 1)"
-            " ON CONFLICT (topic) DO UPDATE SET next_offset = next_offset + 1"
-            " RETURNING next_offset - 1",
-            (topic,),
-        ).fetchall()
-        offset: int = rows[0][0]
-        conn.execute(
-            'INSERT INTO events (topic, "offset", key, value, timestamp_us) VALUES (?, ?, ?, ?, ?)',
-            (topic, offset, key, value, timestamp_us),
-        )
-    return offset
-
-
-def _insert_events(
-    conn: sqlite3.Connection, topic: str, records: Sequence[tuple[bytes, bytes]], timestamp_us: int
-) -> int:
-    with _immediate_transaction(conn):
-        rows = conn.execute(
-            "INSERT INTO topics (topic, next_offset) VALUES (?, ?)"
-            " ON CONFLICT (topic) DO UPDATE SET next_offset = next_offset + excluded.next_offset"
-            " RETURNING next_offset - ?",
-            (topic, len(records), len(records)),
-        ).fetchall()
-        first: int = rows[0][0]
-        conn.executemany(
-            'INSERT INTO events (topic, "offset", key, value, timestamp_us) VALUES (?, ?, ?, ?, ?)',
-            [(topic, first + index, key, value, timestamp_us) for index, (key, value) in enumerate(records)],
-        )
-    return first
+_WRITER_EXIT_SECONDS = 30.0
 
 
 def _select_events(conn: sqlite3.Connection, topic: str, group: str, max_events: int) -> list[Event]:
@@ -236,14 +270,6 @@ def _select_events(conn: sqlite3.Connection, topic: str, group: str, max_events:
     return [Event(topic, key, value, offset, _decode_timestamp(us)) for offset, key, value, us in rows]
 
 
-def _upsert_group_offset(conn: sqlite3.Connection, topic: str, group: str, offset: int) -> None:
-    conn.execute(
-        "INSERT INTO group_offsets (topic, group_name, committed_offset) VALUES (?, ?, ?)"
-        " ON CONFLICT (topic, group_name) DO UPDATE SET committed_offset = excluded.committed_offset",
-        (topic, group, offset),
-    )
-
-
 def _select_group_offset(conn: sqlite3.Connection, topic: str, group: str) -> int | None:
     row = conn.execute(
         "SELECT committed_offset FROM group_offsets WHERE topic = ? AND group_name = ?", (topic, group)
@@ -254,11 +280,6 @@ def _select_group_offset(conn: sqlite3.Connection, topic: str, group: str) -> in
 def _select_latest_offset(conn: sqlite3.Connection, topic: str) -> int:
     row = conn.execute("SELECT next_offset FROM topics WHERE topic = ?", (topic,)).fetchone()
     return -1 if row is None else int(row[0]) - 1
-
-
-def _delete_prefix(conn: sqlite3.Connection, topic: str, cut_us: int) -> int:
-    with _immediate_transaction(conn):
-        return conn.execute(_TRIM, {"topic": topic, "cut_us": cut_us}).rowcount
 
 
 def _encode_timestamp(moment: datetime) -> int:
