@@ -176,7 +176,8 @@ async def test_a_pipelined_closing_redirect_is_written_after_the_one_before_it(t
             b"https://example.com/to?n=1",
             b"https://example.com/to?n=2",
         ]
-        assert heads[2:] == [b""] and served.app.fast == 2
+        assert heads[2:] == [b""]
+        assert served.app.fast == 2
 
 
 async def test_many_connections_answered_in_one_turn_each_get_their_own_answer(tmp_path: Path) -> None:
