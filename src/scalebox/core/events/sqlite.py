@@ -225,7 +225,7 @@ class _WriterProcess:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            lost = EventBusWriterError(f"the event log's writer process exited ({process.returncode})")
+            lost = EventBusWriterError(f"the event log's writer process (pid {process.pid}) went away")
             while self._waiting:
                 waiting = self._waiting.popleft()
                 if not waiting.done():
