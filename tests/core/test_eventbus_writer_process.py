@@ -82,7 +82,7 @@ async def test_a_dead_writer_fails_the_writes_in_flight_and_the_next_write_start
 async def test_close_waits_for_writes_in_flight_then_refuses_more(tmp_path: Path) -> None:
     bus = SqliteEventBus(tmp_path / "e.db", FakeClock(), writer="process")
     pending = [asyncio.ensure_future(bus.publish("a", b"", b"%d" % n)) for n in range(20)]
-    await asyncio.sleep(0)  # each has written its frame
+    await asyncio.sleep(0)  # each is ahead of close: writing its frame, or queued to once the writer runs
     await bus.close()
     assert sorted(await asyncio.gather(*pending)) == list(range(20))
     with pytest.raises(sqlite3.ProgrammingError):

@@ -16,6 +16,11 @@ def epoch_ns(moment: datetime) -> int:
     return (since.days * 86_400 + since.seconds) * 1_000_000_000 + since.microseconds * 1000
 
 
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch, floored (what `Clock.epoch_ms` gives for `now()`)."""
+    return epoch_ns(moment) // 1_000_000
+
+
 class Clock(Protocol):
     """Wall-clock time (for timestamps) and a monotonic reading (for intervals)."""
 
@@ -53,7 +58,7 @@ class FakeClock:
         return self.current
 
     def epoch_ms(self) -> int:
-        return epoch_ns(self.current) // 1_000_000
+        return epoch_ms(self.current)
 
     def monotonic(self) -> float:
         return self._monotonic

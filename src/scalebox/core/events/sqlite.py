@@ -11,8 +11,10 @@ race again. The shortener's link-change listener polling through `asyncio.to_thr
 cost its redirect path a large share of its throughput that way (docs/benchmarks.md, Shortener).
 When another connection holds a lock a read needs (SQLITE_BUSY), the read goes to a worker thread,
 which waits for the lock there (up to the busy timeout). Writes (publishes, group commits, trims)
-run in a worker thread: each ends in an fsync, whose tail (several milliseconds now and then) must
-not stall the caller's event loop.
+never run on the caller's thread: each ends in an fsync, whose tail (several milliseconds now and
+then) must not stall the caller's event loop. They run in a worker thread, or with
+`writer="process"` in a writer process fed through a pipe (core/sqlite_log.py), which spares a busy
+server the same GIL hand-offs the reads avoid.
 """
 
 from __future__ import annotations

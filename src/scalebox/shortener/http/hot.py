@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from scalebox.core.clock import epoch_ns
+from scalebox.core.clock import epoch_ms
 from scalebox.shortener.domain import Link, Visit, VisitFacts, VisitKind, decide, looks_like_code
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class RedirectFastPath:
         self.fast += 1
         visit = Visit(
             "valid",
-            epoch_ns(now) // 1_000_000,
+            epoch_ms(now),
             link.code,
             link.id,
             user_agent,

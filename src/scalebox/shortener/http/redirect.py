@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scalebox.core.clock import epoch_ns
+from scalebox.core.clock import epoch_ms
 from scalebox.core.web import Pages
 from scalebox.shortener.domain import Status, Visit, VisitFacts, decide, looks_like_code
 from scalebox.shortener.http.deps import shortener
@@ -49,7 +49,7 @@ async def follow(request: Request) -> Response:
             headers = redirect_headers(decision.status, decision.location, link.crawlable)
             visit = Visit(
                 "valid",
-                epoch_ns(now) // 1_000_000,
+                epoch_ms(now),
                 link.code,
                 link.id,
                 request.headers.get("user-agent", ""),

@@ -278,8 +278,9 @@ def _decode(event: Event) -> list[tuple[int, Visit]]:
         try:
             visit = Visit.from_wire(array)
         except (ValueError, TypeError) as exc:  # wrong arity, kind or types
-            where = (event.topic, event.offset, index)
-            logger.warning("skipping visit %s@%d[%d]: undecodable (%s)", *where, exc)
+            logger.warning(
+                "skipping visit %s@%d[%d]: undecodable (%s)", event.topic, event.offset, index, exc
+            )
             continue
         problem = visit_problem(visit)
         if problem is not None:
