@@ -46,16 +46,35 @@ async def test_a_cached_link_is_answered_by_the_fast_path(shlink: Shlink) -> Non
     assert await visits_of(shlink, key, link["shortCode"]) == 2
 
 
-async def test_a_miss_goes_through_the_full_app_and_fills_the_lru(shlink: Shlink) -> None:
+async def test_a_miss_is_looked_up_answered_here_and_fills_the_lru(shlink: Shlink) -> None:
     key = await shlink.key("alice")
-    link = await shlink.create(key, "https://example.com/", redirectType=301, crawlable=True)
-    shlink.shortener.source.lru.evict(fold(link["shortCode"]))
+    link = await shlink.create(key, "https://example.com/", redirectType=301, crawlable=True, tags=["b", "A"])
+    source = shlink.shortener.source
+    source.lru.evict(fold(link["shortCode"]))
+    fast, loads = shlink.client._transport.app.fast, source.loads  # type: ignore[attr-defined]
     response = await shlink.client.get(f"/{link['shortCode']}")
     assert response.status_code == 301
     assert response.headers["cache-control"] == "private, max-age=30"
     assert "x-robots-tag" not in response.headers
-    assert shlink.shortener.source.cached(fold(link["shortCode"]))[0]
+    assert shlink.client._transport.app.fast == fast + 1  # type: ignore[attr-defined]
+    assert source.loads == loads + 1
+    found, cached = source.cached(fold(link["shortCode"]))
+    assert found
+    assert cached is not None
+    assert cached.tags == ("A", "b")
     assert await shlink.store_visits() == 1
+
+
+async def test_unknown_codes_and_reserved_words_still_reach_the_full_app(shlink: Shlink) -> None:
+    source = shlink.shortener.source
+    loads = source.loads
+    unknown = await shlink.client.get("/NoSuchCode")
+    assert unknown.status_code == 404
+    assert "Link not found" in unknown.text
+    assert source.loads == loads + 1  # looked up once: the full app finds the cached "no such code"
+    assert (await shlink.client.get("/healthz")).status_code == 200
+    assert (await shlink.client.get("/no.such.thing")).status_code == 404
+    assert source.loads == loads + 1  # neither a reserved word nor a non-code is looked up
 
 
 @pytest.mark.parametrize(

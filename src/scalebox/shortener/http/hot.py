@@ -2,9 +2,10 @@
 
 A `GET /{code}` whose link is in this process's LRU is answered here, without routing, middleware,
 dependency injection or any await before the response: one dict lookup, the domain's `decide`, two
-`send` calls. The visit is buffered after the response is sent. Everything else (a cache miss, an
-unknown or inactive code, every other path) goes to the full app, which resolves through Redis and
-SQL, fills the LRU, and renders pages and problem documents.
+`send` calls. The visit is buffered after the response is sent. A code the LRU does not hold is
+looked up here (Redis, then SQL, filling the LRU) and answered the same way when its link is found
+and active. Everything else (an unknown or inactive code, every other path) goes to the full app,
+which renders pages and problem documents.
 
 This layer also records Shlink's orphan visits: a GET that the full app answers 404 is an
 `invalid_short_url` visit when the path is one code-shaped segment, else `regular_404`; a GET of the
@@ -24,7 +25,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from scalebox.core.clock import epoch_ms
-from scalebox.shortener.domain import Link, Visit, VisitFacts, VisitKind, decide, looks_like_code
+from scalebox.shortener.domain import (
+    RESERVED_SLUGS,
+    Link,
+    Visit,
+    VisitFacts,
+    VisitKind,
+    decide,
+    looks_like_code,
+)
 
 if TYPE_CHECKING:
     from scalebox.shortener.service.runtime import Shortener
@@ -113,7 +122,10 @@ class RedirectFastPath:
         path: str = scope["path"]
         segment = path[1:]
         if segment and "/" not in segment:
-            answer = self.prepare(shortener, path, scope["query_string"], scope["headers"], _client(scope))
+            query, headers, client = scope["query_string"], scope["headers"], _client(scope)
+            answer = self.prepare(shortener, path, query, headers, client)
+            if answer is None and await self._looked_up(shortener, segment):
+                answer = self.prepare(shortener, path, query, headers, client)
             if answer is not None:
                 await send(
                     {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
@@ -186,6 +198,18 @@ class RedirectFastPath:
             )
             plain = self._plain[folded] = Plain(link, head)
         return plain
+
+    @staticmethod
+    async def _looked_up(sb: Shortener, segment: str) -> bool:
+        """Look a code the LRU did not answer up through the shared cache and SQL, filling the LRU,
+        so that a miss is answered here too rather than by the full app (routing, middleware and
+        dependencies cost about three times the lookup itself). True when a link was found; an
+        unknown, inactive or reserved one goes on to the full app, which renders the page saying why.
+        """
+        folded = segment.lower()
+        if folded in RESERVED_SLUGS or not looks_like_code(segment):
+            return False
+        return await sb.source.find(folded) is not None
 
     @property
     def shortener(self) -> Shortener | None:
