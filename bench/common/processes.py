@@ -102,6 +102,17 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def stolen_cpu_seconds() -> float:
+    """CPU time the hypervisor has given to other guests while this machine's CPUs wanted to run
+    (`steal` in /proc/stat, summed over the CPUs; 0 on bare metal). Over a run, its share of the
+    run's CPU time says how much of a latency tail the host, not the server, may have caused."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu "):
+            fields = line.split()
+            return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+    return 0.0
+
+
 def group_cpu_seconds(leader_pid: int) -> float:
     """User plus system CPU time used so far by every live process of the group `leader_pid` leads
     and by its descendants (nginx's master and workers; a scalebox server's one process with all its

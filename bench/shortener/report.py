@@ -82,12 +82,13 @@ class Visits:
 def render_peak(row: Row) -> str:
     return "\n".join(
         [
-            "| peak (unpaced) | redirects/s | p50 ms | p99 ms | max ms | per server CPU-second | errors |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| peak (unpaced) | redirects/s | p50 ms | p99 ms | max ms | per server CPU-second | errors "
+            "| steal |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
             _server_row("scalebox", row.ours, row.spread_ours, row.per_cpu_ours),
             _server_row("nginx", row.theirs, row.spread_theirs, row.per_cpu_theirs),
             f"| **ours / nginx** | **{row.ratio:.1%}** | | | | "
-            f"{'n/a' if row.cpu_ratio is None else f'{row.cpu_ratio:.1%}'} | |",
+            f"{'n/a' if row.cpu_ratio is None else f'{row.cpu_ratio:.1%}'} | | |",
             *_refills(row),
         ]
     )
@@ -109,21 +110,21 @@ def _server_row(name: str, result: Result, spread: float, per_cpu: float | None)
     cpu = "n/a" if per_cpu is None else f"{per_cpu:,.0f}"
     return (
         f"| {name} | {rate} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.max_ms:.1f} | "
-        f"{cpu} | {result.errors} |"
+        f"{cpu} | {result.errors} | {result.steal:.0%} |"
     )
 
 
 def render_half(row: Row) -> str:
     lines = [
         "| at half of our peak (paced) | asked redirects/s | achieved | p50 ms | p99 ms | max ms | "
-        "sent > 1 ms late | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "sent > 1 ms late | errors | steal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, result in (("scalebox", row.ours), ("nginx", row.theirs)):
         late = result.late / result.sent if result.sent else 0.0
         lines.append(
             f"| {name} | {result.target_rate:,.0f} | {result.ok_per_second:,.0f} | {result.p50_ms:.2f} | "
-            f"{result.p99_ms:.2f} | {result.max_ms:.1f} | {late:.1%} | {result.errors} |"
+            f"{result.p99_ms:.2f} | {result.max_ms:.1f} | {late:.1%} | {result.errors} | {result.steal:.0%} |"
         )
     return "\n".join(lines + _refills(row))
 

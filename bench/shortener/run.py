@@ -11,6 +11,7 @@ checks that every visit our server recorded was published and stored. See README
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -265,12 +266,15 @@ def _run(bench: Bench, target: Target, case: str, round_number: int, rate: float
     try:
         loads_before = _database_loads(bench, target)
         cpu_before = processes.group_cpu_seconds(target.server.process.pid)
+        stolen_before = processes.stolen_cpu_seconds()
         result = _wrk(bench, target, bench.load.duration_s, rate)
+        stolen = processes.stolen_cpu_seconds() - stolen_before
+        steal = stolen / (result.duration_s * (os.cpu_count() or 1)) if result.duration_s else 0.0
         drain_s = processes.wait_idle(target.server)
         cpu_s = processes.group_cpu_seconds(target.server.process.pid) - cpu_before
         loads_after = _database_loads(bench, target)
         loads = None if loads_before is None or loads_after is None else loads_after - loads_before
-        result = replace(result, drain_s=drain_s, cpu_s=cpu_s, loads=loads)
+        result = replace(result, drain_s=drain_s, cpu_s=cpu_s, loads=loads, steal=steal)
     finally:
         if profile:
             spy.finish(recorder, timeout_s=30)
@@ -299,7 +303,8 @@ def _progress(round_number: int, case: str, target: Target, result: Result) -> s
     return (
         f"round {round_number} {case:<4} {target.server.name:<8} {rate:8,.0f} redirects/s{asked}  "
         f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
-        f"busy after {result.drain_s:4.1f} s  {result.per_cpu_second:7,.0f} per CPU-s"
+        f"busy after {result.drain_s:4.1f} s  {result.per_cpu_second:7,.0f} per CPU-s  "
+        f"steal {result.steal:.0%}"
         + ("" if result.loads is None else f"  {result.loads} links read from the database")
     )
 
