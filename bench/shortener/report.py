@@ -101,7 +101,7 @@ def _refills(row: Row) -> list[str]:
     return [
         "",
         f"During this run our server read {row.ours.loads:,} links from the database: cached links had "
-        "expired (`cache_seconds`), so these figures include refilling the LRU through the full app.",
+        "expired (`cache_seconds`), so these figures include refilling the LRU (one read per expired link).",
     ]
 
 
