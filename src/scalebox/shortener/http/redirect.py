@@ -1,7 +1,8 @@
-"""The redirect's full path: what the fast path (http/hot.py) hands over, mainly cache misses.
+"""The redirect's full path: what the fast path (http/hot.py) hands over, mainly codes it could not
+answer (unknown, disabled, expired, not yet valid, used up), for which it renders a clear 404 page.
 
-Resolves through the shared cache and SQL (filling the LRU, so the next request takes the fast path)
-and renders a clear 404 page for unknown, disabled, expired, not-yet-valid and used-up links.
+It still resolves and redirects on its own (shared cache, then SQL, filling the LRU), for a link
+whose state changed between the fast path's look and this one.
 """
 
 from __future__ import annotations
