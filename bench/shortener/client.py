@@ -102,7 +102,7 @@ def sweep(server: Server, links: Sequence[tuple[str, str]]) -> Sweep:
     """GET every short code once (no redirects followed) and check where each one points.
 
     It is the fair warm-up: our server fills its in-process LRU on the first hit of each code (that
-    hit takes the full app and the database), nginx gets the same requests.
+    hit reads the link from the database), nginx gets the same requests.
     """
     started = time.monotonic()
 
