@@ -217,3 +217,4 @@ async def test_metrics_count_fast_redirects_visits_and_lookups(shlink: Shlink) -
     assert 'shortener_visits_total{outcome="dropped"} 0.0' in metrics
     assert "shortener_visits_buffered 0.0" in metrics
     assert 'shortener_link_lookups_total{tier="lru_hit"} 3.0' in metrics
+    assert "shortener_links_refreshed_total 0.0" in metrics

@@ -4,7 +4,7 @@ delete, listing, tags, the blocklist, and the cache tiers (LRU, Redis, invalidat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,8 +46,15 @@ class Harness:
         self.events = MemoryEventBus(clock)
         self.shared = open_cache(redis_url, clock=clock) if redis_url else None
         self.source = LinkSource(
-            repo.get, clock, CacheSettings(1000, 300.0, 2.0), shared=self.shared, events=self.events
+            repo.get,
+            clock,
+            CacheSettings(1000, 300.0, 2.0),
+            load_many=self.load_many,
+            shared=self.shared,
+            events=self.events,
         )
+        self.batches: list[int] = []
+        self.during_load: Callable[[], Awaitable[object]] | None = None
         ids = iter(range(1, 10**9))
         self.service = LinkService(
             repo=repo,
@@ -65,6 +72,16 @@ class Harness:
             blocklist=Blocklist(),
             own_hosts=["s.example"],
         )
+
+
+    async def load_many(self, codes: Sequence[str]) -> dict[str, Link]:
+        """The repository's `get_many`, counting batches; `during_load` runs after the read, as an edit
+        committed while the refresh's query was in flight would."""
+        self.batches.append(len(codes))
+        found = await self.repo.get_many(codes)
+        if self.during_load is not None:
+            await self.during_load()
+        return found
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -372,6 +389,103 @@ async def test_concurrent_misses_share_one_load(harness: Harness) -> None:
     results = await asyncio.gather(*(harness.source.find(fold(link.code)) for _ in range(20)))
     assert all(result == link for result in results)
     assert harness.source.loads == loads + 1
+
+
+async def test_get_many_reads_links_with_their_tags_and_skips_unknown_codes(harness: Harness) -> None:
+    tagged, _ = await harness.service.create(ALICE, LinkSpec("https://example.com/a", tags=("b", "A")))
+    plain, _ = await harness.service.create(ALICE, LinkSpec("https://example.com/b"))
+    found = await harness.repo.get_many([fold(tagged.code), fold(plain.code), "nothing"])
+    assert found == {fold(link.code): await harness.repo.get(fold(link.code)) for link in (tagged, plain)}
+    assert found[fold(tagged.code)].tags == ("A", "b")
+    assert await harness.repo.get_many([]) == {}
+
+
+async def test_a_link_read_late_in_its_cached_life_is_refreshed_ahead_of_expiry(harness: Harness) -> None:
+    link, _ = await harness.service.create(ALICE, LinkSpec("https://example.com/a"))
+    other, _ = await harness.service.create(ALICE, LinkSpec("https://example.com/b"))
+    for cached in (link, other):
+        harness.source.lru.evict(fold(cached.code))
+        assert await harness.source.find(fold(cached.code)) == cached
+    loads = harness.source.loads
+    harness.clock.advance(seconds=100)  # copies live 240-300 s; a read after three quarters marks one due
+    assert harness.source.cached(fold(link.code)) == (True, link)
+    assert not harness.source.lru.due
+    harness.clock.advance(seconds=130)
+    first = harness.source.cached(fold(link.code))[1]
+    assert list(harness.source.lru.due) == [fold(link.code)]  # `other` was not read: it just expires
+    assert await harness.source.refresh_due() == 1
+    assert harness.batches == [1]
+    harness.clock.advance(seconds=100)  # past the first copy's deadline, well inside the refreshed one's
+    found, again = harness.source.cached(fold(link.code))
+    assert found
+    assert again is first  # unchanged: the same object, so answers built from it stay valid
+    assert harness.source.cached(fold(other.code)) == (False, None)
+    assert harness.source.loads == loads
+    assert harness.source.refreshed == 1
+
+
+async def test_a_refresh_reads_the_stored_link_many_codes_to_a_query(harness: Harness) -> None:
+    created = [
+        (await harness.service.create(ALICE, LinkSpec(f"https://example.com/{i}")))[0] for i in range(12)
+    ]
+    for link in created:
+        harness.source.lru.evict(fold(link.code))
+        await harness.source.find(fold(link.code))
+    # Changed in the database without an eviction, as visit counts change under a cached copy.
+    changed = created[0].with_changes(title="changed")
+    await harness.repo.update(changed)
+    harness.clock.advance(seconds=230)
+    for link in created:
+        harness.source.cached(fold(link.code))
+    assert await harness.source.refresh_due(batch_max=5) == 12
+    assert harness.batches == [5, 5, 2]
+    harness.clock.advance(seconds=100)
+    assert harness.source.cached(fold(changed.code)) == (True, changed)
+
+
+async def test_a_refresh_never_brings_back_a_copy_an_edit_evicted(harness: Harness) -> None:
+    link, _ = await harness.service.create(ALICE, LinkSpec("https://example.com/a"))
+    harness.source.lru.evict(fold(link.code))
+    await harness.source.find(fold(link.code))
+    harness.clock.advance(seconds=230)
+    harness.source.cached(fold(link.code))
+
+    async def edit() -> None:
+        await harness.service.edit(ALICE, link.code, {"title": "edited"})
+
+    harness.during_load = edit  # the refresh read the link before the edit committed and evicted it
+    assert await harness.source.refresh_due() == 0
+    assert harness.source.cached(fold(link.code)) == (False, None)
+    assert (await harness.source.find(fold(link.code))).title == "edited"  # type: ignore[union-attr]
+
+
+async def test_copies_that_end_at_a_validity_change_and_unknown_codes_are_not_refreshed(
+    harness: Harness,
+) -> None:
+    ending, _ = await harness.service.create(
+        ALICE, LinkSpec("https://example.com/a", valid_until=harness.clock.now() + timedelta(seconds=235))
+    )
+    harness.source.lru.evict(fold(ending.code))
+    await harness.source.find(fold(ending.code))  # cached 235 s, not the 240-300 s of an open-ended link
+    assert await harness.source.find("nothing") is None
+    harness.clock.advance(seconds=1.5)
+    harness.source.cached("nothing")
+    harness.clock.advance(seconds=228.5)  # past three quarters of any full lifetime
+    assert harness.source.cached(fold(ending.code)) == (True, ending)
+    assert not harness.source.lru.due
+    harness.clock.advance(seconds=6)
+    assert harness.source.cached(fold(ending.code)) == (False, None)  # its status changes now
+
+
+async def test_a_link_deleted_elsewhere_is_dropped_by_its_refresh(harness: Harness) -> None:
+    link, _ = await harness.service.create(ALICE, LinkSpec("https://example.com/a"))
+    harness.source.lru.evict(fold(link.code))
+    await harness.source.find(fold(link.code))
+    await harness.repo.delete(link.id)  # another process; its eviction event has not arrived yet
+    harness.clock.advance(seconds=230)
+    harness.source.cached(fold(link.code))
+    assert await harness.source.refresh_due() == 0
+    assert harness.source.lru.entry(fold(link.code)) is None
 
 
 async def test_redis_tier_serves_another_process_and_is_invalidated(

@@ -56,6 +56,7 @@ from scalebox.shortener.storage.tables import accounts as account_tables
 logger = logging.getLogger(__name__)
 
 SESSION_SECONDS = 30 * 24 * 3600
+REFRESH_SECONDS = 1.0  # how often links due for a refresh are reloaded (they are due a minute or more early)
 
 
 def code_key(secret: str) -> bytes:
@@ -99,6 +100,7 @@ async def open_shortener(
         repo.get,
         clock,
         CacheSettings(settings.lru_entries, settings.cache_seconds, settings.negative_cache_seconds),
+        load_many=repo.get_many,
         shared=shared_cache,
         events=events,
     )
@@ -174,6 +176,9 @@ class Workers:
         if serving:
             tasks.append(asyncio.create_task(sb.recorder.run(self._stop), name="shortener-visit-publisher"))
             tasks.append(asyncio.create_task(self._invalidations(), name="shortener-invalidations"))
+            tasks.append(
+                asyncio.create_task(self._every(REFRESH_SECONDS, self._refresh), name="shortener-lru-refresh")
+            )
         if background:
             tasks.append(
                 asyncio.create_task(
@@ -215,6 +220,9 @@ class Workers:
             sb.source.evict_local(event.key.decode())
 
         await run_consumer(sb.events, LINKS_TOPIC, group, evict, stop=self._stop, max_events=500)
+
+    async def _refresh(self) -> None:
+        await self._shortener.source.refresh_due()
 
     async def _rescan(self) -> None:
         await self._shortener.links.rescan()

@@ -50,6 +50,10 @@ class LinkRepository(Protocol):
 
     async def get(self, folded_code: str) -> Link | None: ...
 
+    async def get_many(self, folded_codes: Sequence[str]) -> dict[str, Link]:
+        """The links among `folded_codes` that exist, by folded code."""
+        ...
+
     async def get_by_id(self, link_id: int) -> Link | None: ...
 
     async def find_same(self, owner_id: int | None, url_hash: str) -> Link | None:

@@ -302,3 +302,8 @@ class _FastPathCollector(Collector):
         lru.add_metric(["shared_hit"], sb.source.shared_hits)
         lru.add_metric(["database"], sb.source.loads)
         yield lru
+        refreshed = CounterMetricFamily(
+            "shortener_links_refreshed", "Cached links reloaded ahead of expiry because they were in use"
+        )
+        refreshed.add_metric([], sb.source.refreshed)
+        yield refreshed

@@ -7,6 +7,11 @@ copy lives at most `cache_seconds`, clamped to the moment the link's validity ch
 does not become a flood of queries. Edits and deletes evict at once here and, through the
 `shortener.links` topic, in every other process.
 
+Links still being read are refreshed ahead of expiry: a hit in the last quarter of a copy's life
+marks the code due, and a background task reloads the due codes many to a query. So a popular link
+never misses, and the copies a warm-up cached together do not all fall back on the database in the
+same minute.
+
 Visits are appended to an in-memory buffer after the response is sent and published in batches by a
 background task; the redirect never waits for, nor writes to, any store.
 """
@@ -16,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +44,12 @@ LINKS_TOPIC = "shortener.links"
 _ABSENT = b"-"  # the shared cache's "no such code" marker
 _LIMITED_LINKS_MAX = 100_000
 _JITTER = 0.2
+_REFRESH_AFTER = 0.75  # a copy read after three quarters of its life is reloaded ahead of expiry
+REFRESH_BATCH_MAX = 500  # codes per refresh query
+
+# An LRU entry: the link (None: no such code), the monotonic deadline, and when a hit makes it due for
+# a refresh (infinity: never, for "no such code" and for copies clamped to a validity change).
+_Entry = tuple[Link | None, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,34 +60,52 @@ class CacheSettings:
 
 
 class LinkLru:
-    """A bounded LRU of code → (Link or None for "no such code", deadline on the monotonic clock)."""
+    """A bounded LRU of code → (Link or None for "no such code", deadline on the monotonic clock).
+
+    An entry read after its refresh time is put in `due` (once, with the entry as it was then), for
+    `LinkSource.refresh_due` to reload.
+    """
 
     def __init__(self, max_entries: int, monotonic: Callable[[], float] = time.monotonic) -> None:
         assert max_entries > 0, max_entries
-        self._entries: OrderedDict[str, tuple[Link | None, float]] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._max_entries = max_entries
         self._monotonic = monotonic
+        self.due: dict[str, _Entry] = {}
         self.hits = 0
         self.misses = 0
 
     def get(self, folded: str) -> tuple[bool, Link | None]:
         """(found, link): found is False on a miss or an expired entry."""
         entry = self._entries.get(folded)
-        if entry is None or entry[1] <= self._monotonic():
+        if entry is None:
+            self.misses += 1
+            return False, None
+        now = self._monotonic()
+        if entry[1] <= now:
             self.misses += 1
             return False, None
         self._entries.move_to_end(folded)
         self.hits += 1
+        if entry[2] <= now and folded not in self.due and len(self.due) < self._max_entries:
+            self.due[folded] = entry
         return True, entry[0]
 
-    def put(self, folded: str, link: Link | None, seconds: float) -> None:
+    def put(self, folded: str, link: Link | None, seconds: float, refresh_after: float | None = None) -> None:
+        """Cache for `seconds`; a hit after `refresh_after` seconds (if given) makes the entry due."""
         if seconds <= 0:
             self._entries.pop(folded, None)
             return
-        self._entries[folded] = (link, self._monotonic() + seconds)
+        now = self._monotonic()
+        refresh_at = math.inf if refresh_after is None else now + refresh_after
+        self._entries[folded] = (link, now + seconds, refresh_at)
         self._entries.move_to_end(folded)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+
+    def entry(self, folded: str) -> _Entry | None:
+        """The entry as it is, expired or not, without counting a lookup or touching the order."""
+        return self._entries.get(folded)
 
     def evict(self, folded: str) -> None:
         self._entries.pop(folded, None)
@@ -93,11 +123,13 @@ class LinkSource:
         clock: Clock,
         settings: CacheSettings,
         *,
+        load_many: Callable[[Sequence[str]], Awaitable[dict[str, Link]]] | None = None,
         shared: Cache | None = None,
         events: EventBus | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._load = load
+        self._load_many = load_many
         self._rng = rng or random.Random()
         self._clock = clock
         self._settings = settings
@@ -107,6 +139,7 @@ class LinkSource:
         self._inflight: SingleFlight[str, Link | None] = SingleFlight()
         self.shared_hits = 0
         self.loads = 0
+        self.refreshed = 0
 
     def cached(self, folded: str) -> tuple[bool, Link | None]:
         """The LRU's answer, without awaiting anything (the hot path)."""
@@ -141,6 +174,7 @@ class LinkSource:
             )
 
     def _remember_locally(self, folded: str, link: Link | None) -> float:
+        refresh_after = None
         if link is None:
             seconds = self._settings.negative_cache_seconds
         else:
@@ -148,8 +182,37 @@ class LinkSource:
             # do not all expire in the same second and send every lookup to the database at once.
             lifetime = self._settings.cache_seconds * (1.0 - _JITTER * self._rng.random())
             seconds = link.cache_seconds(self._clock.now(), lifetime)
-        self.lru.put(folded, link, seconds)
+            if self._load_many is not None and seconds == lifetime:
+                # A copy clamped to a validity change is not refreshed: its status changes then.
+                refresh_after = lifetime * _REFRESH_AFTER
+        self.lru.put(folded, link, seconds, refresh_after)
         return seconds
+
+    async def refresh_due(self, batch_max: int = REFRESH_BATCH_MAX) -> int:
+        """Reload the links read late in their cached life, `batch_max` to a query, and cache
+        them afresh; returns how many were. A copy evicted or replaced while its query ran (an edit,
+        a delete, a miss that reloaded it) is left alone: what was read may predate the edit."""
+        if self._load_many is None:
+            self.lru.due.clear()
+            return 0
+        refreshed = 0
+        due = self.lru.due
+        while due:
+            batch = [due.popitem() for _ in range(min(len(due), batch_max))]
+            fresh = await self._load_many([folded for folded, _ in batch])
+            for folded, queued in batch:
+                if self.lru.entry(folded) is not queued:
+                    continue
+                link = fresh.get(folded)
+                if link is None:
+                    self.lru.evict(folded)  # deleted elsewhere; the next read finds out
+                    continue
+                old = queued[0]
+                # An unchanged link keeps its object, so answers built from it stay valid.
+                self._remember_locally(folded, old if link == old else link)
+                refreshed += 1
+        self.refreshed += refreshed
+        return refreshed
 
     async def forget(self, folded: str) -> None:
         """Evict a changed link here and in the shared cache, and tell the other processes."""

@@ -89,6 +89,12 @@ _BY_CODE = (
     .outerjoin(link_tags, link_tags.c.link_id == links.c.id)
     .where(links.c.code_folded == bindparam("code"))
 )
+# Many links by code, the same way (the LRU's refresh).
+_BY_CODES = (
+    select(links, link_tags.c.tag)
+    .outerjoin(link_tags, link_tags.c.link_id == links.c.id)
+    .where(links.c.code_folded.in_(bindparam("codes", expanding=True)))
+)
 
 
 def _link(row: Row[Any], tags: Sequence[str]) -> Link:
@@ -156,6 +162,18 @@ class SqlLinkRepository:
         if not rows:
             return None
         return _link(rows[0], [row.tag for row in rows if row.tag is not None])
+
+    async def get_many(self, folded_codes: Sequence[str]) -> dict[str, Link]:
+        if not folded_codes:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_BY_CODES, {"codes": list(folded_codes)})).all()
+        found: dict[str, tuple[Row[Any], list[str]]] = {}
+        for row in rows:
+            _, tags = found.setdefault(row.code_folded, (row, []))
+            if row.tag is not None:
+                tags.append(row.tag)
+        return {folded: _link(row, tags) for folded, (row, tags) in found.items()}
 
     async def get_by_id(self, link_id: int) -> Link | None:
         async with self._engine.connect() as conn:
