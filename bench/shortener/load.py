@@ -28,6 +28,7 @@ class Result:
     drain_s: float = 0.0  # how long the server stayed busy after the run (background work)
     cpu_s: float = 0.0  # CPU time the server used from the run's start until it was idle again
     loads: int | None = None  # ours: links read from the database during the run (LRU refills)
+    refreshed: int | None = None  # ours: cached links reloaded ahead of expiry during the run
     steal: float = 0.0  # share of the machine's CPU time the hypervisor took during the run
 
     @property

@@ -95,14 +95,20 @@ def render_peak(row: Row) -> str:
 
 
 def _refills(row: Row) -> list[str]:
-    """A note when our LRU was refilled from the database during the shown run."""
-    if not row.ours.loads:
-        return []
-    return [
-        "",
-        f"During this run our server read {row.ours.loads:,} links from the database: cached links had "
-        "expired (`cache_seconds`), so these figures include refilling the LRU (one read per expired link).",
-    ]
+    """A note when our LRU was refilled or refreshed from the database during the shown run."""
+    notes = []
+    if row.ours.loads:
+        notes.append(
+            f"During this run our server read {row.ours.loads:,} links from the database: cached links "
+            "had expired (`cache_seconds`), so these figures include refilling the LRU (one read per "
+            "expired link)."
+        )
+    if row.ours.refreshed:
+        notes.append(
+            f"It also refreshed {row.ours.refreshed:,} cached links ahead of expiry (reloaded in batches "
+            "by a background task, off the request path), and these figures include that work."
+        )
+    return ["", " ".join(notes)] if notes else []
 
 
 def _server_row(name: str, result: Result, spread: float, per_cpu: float | None) -> str:

@@ -73,7 +73,6 @@ class Harness:
             own_hosts=["s.example"],
         )
 
-
     async def load_many(self, codes: Sequence[str]) -> dict[str, Link]:
         """The repository's `get_many`, counting batches; `during_load` runs after the read, as an edit
         committed while the refresh's query was in flight would."""

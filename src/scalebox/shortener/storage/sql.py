@@ -50,6 +50,8 @@ def rules_to_json(rules: Sequence[RedirectRule]) -> str:
 
 
 def rules_from_json(text: str) -> tuple[RedirectRule, ...]:
+    if text == "[]":  # most links: skips a third of the cost of reading one
+        return ()
     return tuple(
         RedirectRule(
             item["longUrl"],
