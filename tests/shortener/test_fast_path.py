@@ -52,12 +52,14 @@ async def test_a_miss_is_looked_up_answered_here_and_fills_the_lru(shlink: Shlin
     source = shlink.shortener.source
     source.lru.evict(fold(link["shortCode"]))
     fast, loads = shlink.client._transport.app.fast, source.loads  # type: ignore[attr-defined]
+    hits, misses = source.hits, source.misses
     response = await shlink.client.get(f"/{link['shortCode']}")
     assert response.status_code == 301
     assert response.headers["cache-control"] == "private, max-age=30"
     assert "x-robots-tag" not in response.headers
     assert shlink.client._transport.app.fast == fast + 1  # type: ignore[attr-defined]
     assert source.loads == loads + 1
+    assert (source.hits, source.misses) == (hits, misses + 1)  # one lookup, however often it peeked
     found, cached = source.cached(fold(link["shortCode"]))
     assert found
     assert cached is not None

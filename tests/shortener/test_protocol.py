@@ -109,6 +109,7 @@ async def test_plain_redirects_come_from_the_parser_and_record_visits(tmp_path: 
         shortener = served.app.shortener
         assert shortener is not None
         assert (served.app.fast, shortener.recorder.recorded) == (2, 2)
+        assert (shortener.source.hits, shortener.source.misses) == (2, 0)  # one lookup a request
         await shortener.recorder.flush()
         events = await shortener.events.poll("shortener.visits", "test")
         assert b'"test-agent","https://ref.example/"' in events[0].value
@@ -119,6 +120,21 @@ async def test_a_query_to_forward_takes_the_prepared_path(tmp_path: Path) -> Non
         (head,) = await talk(served.port, get(f"/{served.code}?utm=a"), 1)
         assert header(head, b"location") == b"https://example.com/to?utm=a"
         assert served.app.fast == 1
+        assert served.app.shortener is not None
+        assert served.app.shortener.source.hits == 1  # the plain answer's peek and prepare's count once
+
+
+async def test_a_miss_counts_one_lookup_missed_and_no_hit(tmp_path: Path) -> None:
+    async with running(tmp_path) as served:
+        shortener = served.app.shortener
+        assert shortener is not None
+        shortener.source.lru.evict(served.code.lower())
+        (head,) = await talk(served.port, get(f"/{served.code}"), 1)
+        assert header(head, b"location") == b"https://example.com/to"
+        # Peeked at the parser and twice in the ASGI layer, looked up once: the request counts once.
+        assert (shortener.source.hits, shortener.source.misses, shortener.source.loads) == (0, 1, 1)
+        await talk(served.port, get(f"/{served.code}"), 1)
+        assert (shortener.source.hits, shortener.source.misses) == (1, 1)
 
 
 async def test_http_10_and_close_requests_close_after_the_answer(tmp_path: Path) -> None:

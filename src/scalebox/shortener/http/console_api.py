@@ -19,8 +19,8 @@ async def stats(request: Request) -> dict[str, object]:
     latest = await sb.events.latest_offset(VISITS_TOPIC)
     committed = await sb.events.committed(VISITS_TOPIC, ANALYTICS_GROUP)
     lag = latest - (-1 if committed is None else committed)
-    lru = sb.source.lru
-    lookups = lru.hits + lru.misses
+    source = sb.source
+    lookups = source.hits + source.misses
     return {
         "system": "shortener",
         "figures": [
@@ -35,7 +35,7 @@ async def stats(request: Request) -> dict[str, object]:
             {
                 "key": "lru_hit_ratio",
                 "label": "LRU hit ratio",
-                "value": round(lru.hits / lookups, 4) if lookups else 0.0,
+                "value": round(source.hits / lookups, 4) if lookups else 0.0,
                 "unit": "ratio",
             },
             {"key": "analytics_lag", "label": "Analytics lag (events)", "value": max(lag, 0), "unit": ""},

@@ -124,7 +124,9 @@ class RedirectFastPath:
         if segment and "/" not in segment:
             query, headers, client = scope["query_string"], scope["headers"], _client(scope)
             answer = self.prepare(shortener, path, query, headers, client)
-            if answer is None and await self._looked_up(shortener, segment):
+            if answer is not None:
+                shortener.source.hits += 1
+            elif await self._looked_up(shortener, segment):  # the lookup counted itself
                 answer = self.prepare(shortener, path, query, headers, client)
             if answer is not None:
                 await send(
@@ -297,8 +299,8 @@ class _FastPathCollector(Collector):
         buffered.add_metric([], sb.recorder.buffered)
         yield buffered
         lru = CounterMetricFamily("shortener_link_lookups", "Link lookups by tier", labels=["tier"])
-        lru.add_metric(["lru_hit"], sb.source.lru.hits)
-        lru.add_metric(["lru_miss"], sb.source.lru.misses)
+        lru.add_metric(["lru_hit"], sb.source.hits)
+        lru.add_metric(["lru_miss"], sb.source.misses)
         lru.add_metric(["shared_hit"], sb.source.shared_hits)
         lru.add_metric(["database"], sb.source.loads)
         yield lru

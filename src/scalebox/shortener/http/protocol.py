@@ -109,6 +109,7 @@ def fast_protocol(fast_path: RedirectFastPath) -> type[HttpToolsProtocol]:
                 self.transport, head + self._date() + (b"\r\n" if keep_alive else _CLOSE), keep_alive
             )
             self.cycle = _ANSWERED  # type: ignore[assignment]
+            shortener.source.hits += 1
             shortener.recorder.record_fields(visit, limited)
             self.on_response_complete()
             return True

@@ -65,7 +65,8 @@ class LinkLru:
     """A bounded LRU of code → (Link or None for "no such code", deadline on the monotonic clock).
 
     An entry read after its refresh time is put in `due` (once, with the entry as it was then), for
-    `LinkSource.refresh_due` to reload.
+    `LinkSource.refresh_due` to reload. It counts no hits or misses: a request may look a code up
+    several times on its way (see `LinkSource.hits`).
     """
 
     def __init__(self, max_entries: int, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -74,21 +75,16 @@ class LinkLru:
         self._max_entries = max_entries
         self._monotonic = monotonic
         self.due: dict[str, _Entry] = {}
-        self.hits = 0
-        self.misses = 0
 
     def get(self, folded: str) -> tuple[bool, Link | None]:
         """(found, link): found is False on a miss or an expired entry."""
         entry = self._entries.get(folded)
         if entry is None:
-            self.misses += 1
             return False, None
         now = self._monotonic()
         if entry[1] <= now:
-            self.misses += 1
             return False, None
         self._entries.move_to_end(folded)
-        self.hits += 1
         if entry[2] <= now and folded not in self.due and len(self.due) < self._max_entries:
             self.due[folded] = entry
         return True, entry[0]
@@ -117,7 +113,12 @@ class LinkLru:
 
 
 class LinkSource:
-    """Finds links by folded code: LRU, then the shared cache, then the repository's `get`."""
+    """Finds links by folded code: LRU, then the shared cache, then the repository's `get`.
+
+    `hits` and `misses` count lookups as a request resolves them, not every peek: `find` counts its
+    own, and the redirect fast path, which peeks with `cached` (maybe more than once per request),
+    adds one to `hits` for each redirect it answers from a cached copy.
+    """
 
     def __init__(
         self,
@@ -139,18 +140,22 @@ class LinkSource:
         self._events = events
         self.lru = LinkLru(settings.lru_entries, clock.monotonic)
         self._inflight: SingleFlight[str, Link | None] = SingleFlight()
+        self.hits = 0
+        self.misses = 0
         self.shared_hits = 0
         self.loads = 0
         self.refreshed = 0
 
     def cached(self, folded: str) -> tuple[bool, Link | None]:
-        """The LRU's answer, without awaiting anything (the hot path)."""
+        """The LRU's answer, without awaiting anything or counting a lookup (the hot path)."""
         return self.lru.get(folded)
 
     async def find(self, folded: str) -> Link | None:
         found, link = self.lru.get(folded)
         if found:
+            self.hits += 1
             return link
+        self.misses += 1
         # Concurrent misses for one code share one load.
         return await self._inflight.run(folded, lambda: self._find_uncached(folded))
 
