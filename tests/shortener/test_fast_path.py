@@ -96,6 +96,12 @@ async def test_inactive_links_get_a_404_page_saying_why(
     assert response.status_code == 404
     assert title in response.text
     assert response.headers["cache-control"] == "no-store"
+    source = shlink.shortener.source
+    before = (source.hits, source.misses, source.loads)
+    again = await shlink.client.get(f"/{link['shortCode']}")
+    assert title in again.text
+    # Cached and inactive: the fast path hands it straight to the full app, which looks it up once.
+    assert (source.hits, source.misses, source.loads) == (before[0] + 1, before[1], before[2])
 
 
 async def test_a_disabled_link_stops_at_once(shlink: Shlink) -> None:

@@ -211,6 +211,8 @@ class RedirectFastPath:
         folded = segment.lower()
         if folded in RESERVED_SLUGS or not looks_like_code(segment):
             return False
+        if sb.source.cached(folded)[0]:
+            return False  # cached, so `prepare` already declined it: unknown or inactive
         return await sb.source.find(folded) is not None
 
     @property
