@@ -212,6 +212,23 @@ async def _eventually(condition: Any, timeout_seconds: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def test_a_link_in_use_is_refreshed_by_the_background_task(shlink: Shlink) -> None:
+    key = await shlink.key("alice")
+    link = await shlink.create(key, "https://example.com/")
+    source = shlink.shortener.source
+    shlink.clock.advance(seconds=230)  # late in the cached copy's 240-300 s
+    assert (await shlink.client.get(f"/{link['shortCode']}")).status_code == 302
+
+    async def refreshed() -> bool:
+        return source.refreshed == 1
+
+    await _eventually(refreshed)
+    shlink.clock.advance(seconds=100)  # past the first copy's end
+    loads = source.loads
+    assert (await shlink.client.get(f"/{link['shortCode']}")).status_code == 302
+    assert source.loads == loads  # still cached: no miss
+
+
 async def test_metrics_count_fast_redirects_visits_and_lookups(shlink: Shlink) -> None:
     key = await shlink.key("alice")
     link = await shlink.create(key, "https://example.com/")

@@ -56,7 +56,11 @@ from scalebox.shortener.storage.tables import accounts as account_tables
 logger = logging.getLogger(__name__)
 
 SESSION_SECONDS = 30 * 24 * 3600
-REFRESH_SECONDS = 1.0  # how often links due for a refresh are reloaded (they are due a minute or more early)
+# Links due for a refresh (a minute or more before they expire) are reloaded a batch at a time, with
+# this pause between batches: up to 1,000 links a second, never more than a batch's worth of the loop
+# at once. With nothing due, the task looks again after REFRESH_IDLE_SECONDS.
+REFRESH_PAUSE_SECONDS = 0.05
+REFRESH_IDLE_SECONDS = 1.0
 
 
 def code_key(secret: str) -> bytes:
@@ -176,9 +180,7 @@ class Workers:
         if serving:
             tasks.append(asyncio.create_task(sb.recorder.run(self._stop), name="shortener-visit-publisher"))
             tasks.append(asyncio.create_task(self._invalidations(), name="shortener-invalidations"))
-            tasks.append(
-                asyncio.create_task(self._every(REFRESH_SECONDS, self._refresh), name="shortener-lru-refresh")
-            )
+            tasks.append(asyncio.create_task(self._refresh_due(), name="shortener-lru-refresh"))
         if background:
             tasks.append(
                 asyncio.create_task(
@@ -221,8 +223,18 @@ class Workers:
 
         await run_consumer(sb.events, LINKS_TOPIC, group, evict, stop=self._stop, max_events=500)
 
-    async def _refresh(self) -> None:
-        await self._shortener.source.refresh_due()
+    async def _refresh_due(self) -> None:
+        """Reload the LRU's due links, one batch per pause, so a burst of them (links a warm-up cached
+        together) is spread over seconds instead of holding the loop in one go."""
+        source = self._shortener.source
+        while not self._stop.is_set():
+            try:
+                await source.refresh_due()
+            except Exception:
+                logger.exception("refreshing cached links failed")
+            pause = REFRESH_PAUSE_SECONDS if source.lru.due else REFRESH_IDLE_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), pause)
 
     async def _rescan(self) -> None:
         await self._shortener.links.rescan()
