@@ -201,11 +201,8 @@ class LinkSource:
         (`Workers`: a batch every 50 ms while any are due). A copy evicted or replaced while its query
         ran (an edit, a delete, a miss that reloaded it) is left alone: what was read may predate the
         edit."""
-        due = self.lru.due
-        if self._load_many is None:
-            due.clear()
-            return 0
-        if not due:
+        due = self.lru.due  # only filled when there is a `load_many` (see _remember_locally)
+        if self._load_many is None or not due:
             return 0
         batch = [due.popitem() for _ in range(min(len(due), batch_max))]
         fresh = await self._load_many([folded for folded, _ in batch])

@@ -86,17 +86,9 @@ def _row(link: Link) -> dict[str, Any]:
 
 
 # A link and its tags in one round trip: one row per tag, or one row with a NULL tag.
-_BY_CODE = (
-    select(links, link_tags.c.tag)
-    .outerjoin(link_tags, link_tags.c.link_id == links.c.id)
-    .where(links.c.code_folded == bindparam("code"))
-)
-# Many links by code, the same way (the LRU's refresh).
-_BY_CODES = (
-    select(links, link_tags.c.tag)
-    .outerjoin(link_tags, link_tags.c.link_id == links.c.id)
-    .where(links.c.code_folded.in_(bindparam("codes", expanding=True)))
-)
+_WITH_TAGS = select(links, link_tags.c.tag).outerjoin(link_tags, link_tags.c.link_id == links.c.id)
+_BY_CODE = _WITH_TAGS.where(links.c.code_folded == bindparam("code"))
+_BY_CODES = _WITH_TAGS.where(links.c.code_folded.in_(bindparam("codes", expanding=True)))  # the refresh
 
 
 def _link(row: Row[Any], tags: Sequence[str]) -> Link:
