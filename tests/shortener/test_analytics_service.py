@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import scalebox.shortener.service
 from scalebox.core.clock import FakeClock
@@ -18,9 +19,18 @@ from scalebox.core.errors import InvalidError
 from scalebox.core.events import Event
 from scalebox.shortener.analytics import Enricher
 from scalebox.shortener.domain import VISITS_PER_EVENT_MAX, encode_visits, visit_wire
+from scalebox.shortener.ports import StoredVisit
 from scalebox.shortener.service.analytics import VISITS_PAGE_MAX, AnalyticsService, VisitWindow
 from scalebox.shortener.storage.analytics_sql import SqlVisitRepository
-from tests.shortener.visit_factories import DAY_MS, T0, T0_MS, add_link, create_tables, make_visit
+from tests.shortener.visit_factories import (
+    DAY_MS,
+    T0,
+    T0_MS,
+    add_link,
+    create_tables,
+    link_counters,
+    make_visit,
+)
 
 ALICE = 10
 
@@ -85,6 +95,39 @@ async def test_a_batch_event_stores_each_visit_and_skips_only_its_bad_ones(servi
         3 * VISITS_PER_EVENT_MAX + 2,
     ]
     assert encode_visits([good, good]) == json.dumps([visit_wire(good)] * 2, separators=(",", ":")).encode()
+
+
+class RecordingRepository(SqlVisitRepository):
+    """The real repository, noting how many visits each of its transactions was given."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.batch_sizes: list[int] = []
+
+    async def store_batch(self, batch: Sequence[StoredVisit]) -> int:
+        self.batch_sizes.append(len(batch))
+        return await super().store_batch(batch)
+
+
+async def test_a_poll_is_stored_in_transactions_of_bounded_size(tmp_path: Path, enricher: Enricher) -> None:
+    engine = open_engine(sqlite_url(tmp_path / "shortener.db"))
+    await create_tables(engine)
+    await add_link(engine, 1, owner_id=ALICE)
+    repo = RecordingRepository(engine)
+    service = AnalyticsService(repo, enricher, FakeClock(current=T0), store_visits_max=3)
+    visit = make_visit().fields()
+    # 8 visits in events of 2, 5 and 1: the second event is split across transactions.
+    events = [event(offset, encode_visits([visit] * size)) for offset, size in enumerate((2, 5, 1))]
+    try:
+        await service.handle_batch(events)
+        assert repo.batch_sizes == [3, 3, 2]
+        assert (await service.non_orphan_visits(None, VisitWindow())).total == 8
+        assert await link_counters(engine) == {1: (8, 0)}
+        await service.handle_batch(events)  # delivered again: every chunk finds its visits stored
+        assert (await service.non_orphan_visits(None, VisitWindow())).total == 8
+        assert await link_counters(engine) == {1: (8, 0)}
+    finally:
+        await engine.dispose()
 
 
 async def test_pages_report_their_position_and_count(service: AnalyticsService) -> None:

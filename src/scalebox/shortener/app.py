@@ -37,7 +37,7 @@ from scalebox.shortener.analytics import Enricher
 from scalebox.shortener.domain import CodeCipher
 from scalebox.shortener.http import build_pages, routers
 from scalebox.shortener.http.hot import RedirectFastPath
-from scalebox.shortener.service.analytics import ANALYTICS_GROUP, AnalyticsService
+from scalebox.shortener.service.analytics import ANALYTICS_GROUP, POLL_EVENTS_MAX, AnalyticsService
 from scalebox.shortener.service.links import Blocklist, Limits, LinkService
 from scalebox.shortener.service.redirects import (
     LINKS_TOPIC,
@@ -190,7 +190,7 @@ class Workers:
                         ANALYTICS_GROUP,
                         sb.analytics.handle_batch,
                         stop=self._stop,
-                        max_events=1000,
+                        max_events=POLL_EVENTS_MAX,
                     ),
                     name="shortener-analytics",
                 )
