@@ -41,6 +41,8 @@ class Row:
     spread_theirs: float = 0.0
     per_cpu_ours: float | None = None
     per_cpu_theirs: float | None = None
+    rounds_ours: tuple[Result, ...] = ()  # every round, in the order run
+    rounds_theirs: tuple[Result, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -132,7 +134,23 @@ def render_half(row: Row) -> str:
             f"| {name} | {result.target_rate:,.0f} | {result.ok_per_second:,.0f} | {result.p50_ms:.2f} | "
             f"{result.p99_ms:.2f} | {result.max_ms:.1f} | {late:.1%} | {result.errors} | {result.steal:.0%} |"
         )
-    return "\n".join(lines + _refills(row))
+    return "\n".join(lines + _refills(row) + _rounds(row))
+
+
+def _rounds(row: Row) -> list[str]:
+    """Every round's p99 beside the share of CPU the hypervisor took meanwhile: on a shared machine
+    the one follows the other, which the median round alone does not show."""
+    if len(row.rounds_ours) < 2:
+        return []
+
+    def listed(results: tuple[Result, ...]) -> str:
+        return ", ".join(f"{result.p99_ms:.2f} ms at {result.steal:.0%} steal" for result in results)
+
+    return [
+        "",
+        f"p99 in every round, in order: scalebox {listed(row.rounds_ours)}; "
+        f"nginx {listed(row.rounds_theirs)}.",
+    ]
 
 
 def render_visits(visits: Visits) -> str:

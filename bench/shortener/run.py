@@ -351,6 +351,8 @@ def _row(bench: Bench, case: str) -> Row:
         spread_theirs=loadgen.spread(other),
         per_cpu_ours=wrk_runs.median_per_cpu_second(mine),
         per_cpu_theirs=wrk_runs.median_per_cpu_second(other),
+        rounds_ours=tuple(mine),
+        rounds_theirs=tuple(other),
     )
 
 
