@@ -84,6 +84,12 @@ def median_result(results: list[Result]) -> Result:
     return wrk_runs.median_round(results, lambda result: result.ok_per_second)
 
 
+def median_latency_result(results: list[Result]) -> Result:
+    """Across paced rounds, whose throughput is the asked rate by design: the round with the median
+    p99 (the upper middle for an even count, which never understates)."""
+    return wrk_runs.median_round(results, lambda result: -result.p99_ms)
+
+
 def spread(results: list[Result]) -> float:
     """Relative spread (max-min)/median of throughput across rounds; 0 for one round."""
     return wrk_runs.spread([result.ok_per_second for result in results])

@@ -249,7 +249,8 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
             f"{load.duration_s} s per run, a random code of the {context.links:,} per request, 8 browser "
             f"User-Agents in turn; before the runs, one GET of every code (checks each Location) and a "
             f"{load.warmup_s} s wrk warm-up on each server; servers alternated, {rounds}; loopback only. "
-            "The half-rate runs pace wrk with `delay()` at half our median peak, the same rate for both.",
+            "The half-rate runs pace wrk with `delay()` at half our median peak, the same rate for both"
+            + (", and show each server's round with the median p99." if context.rounds > 1 else "."),
             "",
             render_peak(peak),
             "",

@@ -343,10 +343,11 @@ def _visits(bench: Bench, api_key: str, work_dir: Path) -> Visits:
 
 def _row(bench: Bench, case: str) -> Row:
     mine, other = bench.ours.results[case], bench.theirs.results[case]
+    median = loadgen.median_latency_result if case == "half" else loadgen.median_result
     return Row(
         title=case,
-        ours=loadgen.median_result(mine),
-        theirs=loadgen.median_result(other),
+        ours=median(mine),
+        theirs=median(other),
         spread_ours=loadgen.spread(mine),
         spread_theirs=loadgen.spread(other),
         per_cpu_ours=wrk_runs.median_per_cpu_second(mine),
