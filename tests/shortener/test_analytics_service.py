@@ -43,16 +43,21 @@ def enricher() -> Iterator[Enricher]:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, enricher: Enricher) -> AsyncIterator[AnalyticsService]:
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = open_engine(sqlite_url(tmp_path / "shortener.db"))
     await create_tables(engine)
     await add_link(engine, 1, owner_id=ALICE, tags=("news",))
-    # The clock stands two days after T0, so the default chart ends on 2026-03-03.
-    clock = FakeClock(current=T0 + timedelta(days=2))
     try:
-        yield AnalyticsService(SqlVisitRepository(engine), enricher, clock)
+        yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def service(engine: AsyncEngine, enricher: Enricher) -> AnalyticsService:
+    # The clock stands two days after T0, so the default chart ends on 2026-03-03.
+    clock = FakeClock(current=T0 + timedelta(days=2))
+    return AnalyticsService(SqlVisitRepository(engine), enricher, clock)
 
 
 def event(offset: int, value: bytes) -> Event:
@@ -109,25 +114,21 @@ class RecordingRepository(SqlVisitRepository):
         return await super().store_batch(batch)
 
 
-async def test_a_poll_is_stored_in_transactions_of_bounded_size(tmp_path: Path, enricher: Enricher) -> None:
-    engine = open_engine(sqlite_url(tmp_path / "shortener.db"))
-    await create_tables(engine)
-    await add_link(engine, 1, owner_id=ALICE)
+async def test_a_poll_is_stored_in_transactions_of_bounded_size(
+    engine: AsyncEngine, enricher: Enricher
+) -> None:
     repo = RecordingRepository(engine)
     service = AnalyticsService(repo, enricher, FakeClock(current=T0), store_visits_max=3)
     visit = make_visit().fields()
     # 8 visits in events of 2, 5 and 1: the second event is split across transactions.
     events = [event(offset, encode_visits([visit] * size)) for offset, size in enumerate((2, 5, 1))]
-    try:
-        await service.handle_batch(events)
-        assert repo.batch_sizes == [3, 3, 2]
-        assert (await service.non_orphan_visits(None, VisitWindow())).total == 8
-        assert await link_counters(engine) == {1: (8, 0)}
-        await service.handle_batch(events)  # delivered again: every chunk finds its visits stored
-        assert (await service.non_orphan_visits(None, VisitWindow())).total == 8
-        assert await link_counters(engine) == {1: (8, 0)}
-    finally:
-        await engine.dispose()
+    await service.handle_batch(events)
+    assert repo.batch_sizes == [3, 3, 2]
+    assert (await service.non_orphan_visits(None, VisitWindow())).total == 8
+    assert await link_counters(engine) == {1: (8, 0)}
+    await service.handle_batch(events)  # delivered again: every chunk finds its visits stored
+    assert (await service.non_orphan_visits(None, VisitWindow())).total == 8
+    assert await link_counters(engine) == {1: (8, 0)}
 
 
 async def test_pages_report_their_position_and_count(service: AnalyticsService) -> None:
