@@ -76,11 +76,17 @@ class Member:
                     raise KafkaException(message.error())
                 self.ledger.consumed(self.name, message.partition(), message.offset())
                 try:
-                    self.consumer.commit(message=message, asynchronous=False)
+                    committed = self.consumer.commit(message=message, asynchronous=False)
                 except KafkaException as exc:
                     # A commit that races a rebalance is refused (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION),
                     # as Kafka refuses it: the record may then be delivered again, at least once.
                     self.ledger.commit_refused(message.partition(), message.offset(), exc)
+                    continue
+                # A refusal can also come back as the partition's own error in the returned list.
+                for part in committed or ():
+                    if part.error is not None:
+                        self.ledger.commit_refused(message.partition(), message.offset(), part.error)
+                self.ledger.note(f"{self.name} committed past {message.partition()}@{message.offset()}")
         except BaseException as exc:
             self.error = exc
         finally:
@@ -100,7 +106,7 @@ class Ledger:
         self.holders: dict[int, str] = {}
         self.overlaps: list[str] = []
         self.records: dict[tuple[int, int], list[str]] = {}
-        self.history: list[str] = []  # shown when a wait times out
+        self.history: list[str] = []  # shown when a wait times out or a record was read twice
         self.refused: set[tuple[int, int]] = set()
 
     def event(self, member: str, kind: str, partitions: list[int]) -> None:
@@ -115,7 +121,11 @@ class Ledger:
                 elif holder == member:
                     del self.holders[partition]
 
-    def commit_refused(self, partition: int, offset: int, error: KafkaException) -> None:
+    def note(self, text: str) -> None:
+        with self.lock:
+            self.history.append(f"{time.monotonic():.2f} {text}")
+
+    def commit_refused(self, partition: int, offset: int, error: object) -> None:
         with self.lock:
             self.history.append(f"{time.monotonic():.2f} commit of {partition}@{offset} refused: {error}")
             self.refused.add((partition, offset))
@@ -190,4 +200,4 @@ def test_three_members_join_and_leave_without_loss_or_double_ownership(
     # Each record is committed before the next is read and partitions are revoked before they move,
     # so a record is read twice only after its commit was refused by a rebalance.
     doubles = {key: who for key, who in ledger.records.items() if len(who) > 1}
-    assert set(doubles) <= {(p, o) for p, o in ledger.refused}, doubles
+    assert set(doubles) <= {(p, o) for p, o in ledger.refused}, (doubles, "\n".join(ledger.history))
