@@ -180,7 +180,11 @@ class Workers:
         if serving:
             tasks.append(asyncio.create_task(sb.recorder.run(self._stop), name="shortener-visit-publisher"))
             tasks.append(asyncio.create_task(self._invalidations(), name="shortener-invalidations"))
-            tasks.append(asyncio.create_task(self._refresh_due(), name="shortener-lru-refresh"))
+            tasks.append(
+                asyncio.create_task(
+                    self._every(REFRESH_IDLE_SECONDS, self._refresh_due), name="shortener-lru-refresh"
+                )
+            )
         if background:
             tasks.append(
                 asyncio.create_task(
@@ -223,18 +227,13 @@ class Workers:
 
         await run_consumer(sb.events, LINKS_TOPIC, group, evict, stop=self._stop, max_events=500)
 
-    async def _refresh_due(self) -> None:
-        """Reload the LRU's due links, one batch per pause, so a burst of them (links a warm-up cached
-        together) is spread over seconds instead of holding the loop in one go."""
+    async def _refresh_due(self) -> float | None:
+        """Reload one batch of the LRU's due links; the next comes after a short pause while any are
+        left, so a burst of them (links a warm-up cached together) is spread over seconds instead of
+        holding the loop in one go."""
         source = self._shortener.source
-        while not self._stop.is_set():
-            try:
-                await source.refresh_due()
-            except Exception:
-                logger.exception("refreshing cached links failed")
-            pause = REFRESH_PAUSE_SECONDS if source.lru.due else REFRESH_IDLE_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), pause)
+        await source.refresh_due()
+        return REFRESH_PAUSE_SECONDS if source.lru.due else None
 
     async def _rescan(self) -> None:
         await self._shortener.links.rescan()
@@ -244,14 +243,18 @@ class Workers:
         keep_after = sb.clock.now() - timedelta(days=sb.settings.visits_retention_days)
         await sb.events.trim(VISITS_TOPIC, keep_after)
 
-    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[float | None]]) -> None:
+        """Run `job` until stopped, `seconds` apart, or after the pause it returns instead."""
         while not self._stop.is_set():
+            pause = seconds
             try:
-                await job()
+                asked = await job()
+                if asked is not None:
+                    pause = asked
             except Exception:
                 logger.exception("background job %s failed", getattr(job, "__name__", job))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), seconds)
+                await asyncio.wait_for(self._stop.wait(), pause)
 
 
 def freeze_startup_objects() -> None:
