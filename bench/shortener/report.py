@@ -237,6 +237,8 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
                     if context.worker_priority == "idle"
                     else f"at nice {context.worker_priority.partition(':')[2]}"
                 )
+                + ", its session's scheduling group at nice "
+                + ("19" if context.worker_priority == "idle" else context.worker_priority.partition(":")[2])
                 + " (its CPU is not counted in the server's)"
                 if context.analytics == "worker"
                 else "the consumer inside the server's own process"
