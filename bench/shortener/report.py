@@ -12,6 +12,8 @@ from bench.common.wrk import Load
 from client import VisitCounts
 from load import Result
 
+import servers
+
 BEGIN = "<!-- bench:shortener:begin -->"
 END = "<!-- bench:shortener:end -->"
 HEADING = "## Shortener"
@@ -216,6 +218,8 @@ class Context:
 def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> str:
     load, environment = context.load, context.environment
     rounds = shared.render_rounds(context.rounds, "redirects/s")
+    idle = context.worker_priority == "idle"
+    niceness = servers.niceness(context.worker_priority)
     return "\n".join(
         [
             BEGIN,
@@ -234,11 +238,10 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
                 "a `scalebox shortener worker` process beside the server, "
                 + (
                     "under SCHED_IDLE (`chrt --idle 0`: it runs only on CPU the server and wrk leave)"
-                    if context.worker_priority == "idle"
-                    else f"at nice {context.worker_priority.partition(':')[2]}"
+                    if idle
+                    else f"at nice {niceness}"
                 )
-                + ", its session's scheduling group at nice "
-                + ("19" if context.worker_priority == "idle" else context.worker_priority.partition(":")[2])
+                + f", its session's scheduling group at nice {niceness}"
                 + " (its CPU is not counted in the server's)"
                 if context.analytics == "worker"
                 else "the consumer inside the server's own process"

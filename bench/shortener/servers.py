@@ -179,11 +179,16 @@ def priority_command(priority: str) -> list[str]:
     """The command prefix that starts a process at `priority` (see worker_priority)."""
     if priority == "idle":
         return ["chrt", "--idle", "0"]  # SCHED_IDLE: runs only when no other task wants the CPU
-    return ["nice", "-n", priority.partition(":")[2]]
+    return ["nice", "-n", niceness(priority)]
+
+
+def niceness(priority: str) -> str:
+    """The nice value `priority` stands for: N for `nice:N`, the lowest (19) for `idle`."""
+    return "19" if priority == "idle" else priority.partition(":")[2]
 
 
 def lower_autogroup(pid: int, priority: str) -> None:
-    """Give the scheduling group of `pid`'s session the niceness `priority` stands for (19 for idle).
+    """Give the scheduling group of `pid`'s session the niceness `priority` stands for.
 
     Where the kernel groups tasks by session (CONFIG_SCHED_AUTOGROUP, on in this machine's kernel and
     most distributions'), groups share the CPU equally and a task's nice or SCHED_IDLE only ranks it
@@ -193,7 +198,7 @@ def lower_autogroup(pid: int, priority: str) -> None:
     """
     autogroup = Path(f"/proc/{pid}/autogroup")
     if autogroup.exists():
-        autogroup.write_text("19" if priority == "idle" else priority.partition(":")[2])
+        autogroup.write_text(niceness(priority))
 
 
 def start_worker(work_dir: Path, priority: str) -> Server:
