@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,17 +80,17 @@ def run_wrk(
     )
 
 
-def median_result(results: list[Result]) -> Result:
+def median_result(results: Sequence[Result]) -> Result:
     """Across rounds: the round with the median throughput."""
     return wrk_runs.median_round(results, lambda result: result.ok_per_second)
 
 
-def median_latency_result(results: list[Result]) -> Result:
+def median_latency_result(results: Sequence[Result]) -> Result:
     """Across paced rounds, whose throughput is the asked rate by design: the round with the median
     p99 (the upper middle for an even count, which never understates)."""
     return wrk_runs.median_round(results, lambda result: -result.p99_ms)
 
 
-def spread(results: list[Result]) -> float:
+def spread(results: Sequence[Result]) -> float:
     """Relative spread (max-min)/median of throughput across rounds; 0 for one round."""
     return wrk_runs.spread([result.ok_per_second for result in results])

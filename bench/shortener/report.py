@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import load as loadgen
 from bench.common import report as shared
+from bench.common import wrk as wrk_runs
 from bench.common.report import Environment
 from bench.common.wrk import Load
 from client import VisitCounts
@@ -34,17 +36,26 @@ OUR_DISTRIBUTIONS = (
 
 @dataclass(frozen=True)
 class Row:
-    """One case, both servers: the median round of each, and the spread across rounds."""
+    """One case, both servers, every round in the order run; shown are each server's median round
+    (by p99 for the paced half-rate case, whose rate is the asked one by design; by rate otherwise)
+    and the spread across rounds."""
 
     title: str
-    ours: Result
-    theirs: Result
-    spread_ours: float = 0.0
-    spread_theirs: float = 0.0
-    per_cpu_ours: float | None = None
-    per_cpu_theirs: float | None = None
-    rounds_ours: tuple[Result, ...] = ()  # every round, in the order run
-    rounds_theirs: tuple[Result, ...] = ()
+    rounds_ours: tuple[Result, ...]
+    rounds_theirs: tuple[Result, ...]
+
+    @property
+    def ours(self) -> Result:
+        return self._median(self.rounds_ours)
+
+    @property
+    def theirs(self) -> Result:
+        return self._median(self.rounds_theirs)
+
+    def _median(self, results: tuple[Result, ...]) -> Result:
+        if self.title == "half":
+            return loadgen.median_latency_result(results)
+        return loadgen.median_result(results)
 
     @property
     def ratio(self) -> float:
@@ -52,9 +63,9 @@ class Row:
 
     @property
     def cpu_ratio(self) -> float | None:
-        if self.per_cpu_ours is None or not self.per_cpu_theirs:
-            return None
-        return self.per_cpu_ours / self.per_cpu_theirs
+        ours = wrk_runs.median_per_cpu_second(self.rounds_ours)
+        theirs = wrk_runs.median_per_cpu_second(self.rounds_theirs)
+        return None if ours is None or not theirs else ours / theirs
 
 
 @dataclass(frozen=True)
@@ -89,8 +100,8 @@ def render_peak(row: Row) -> str:
             "| peak (unpaced) | redirects/s | p50 ms | p99 ms | max ms | per server CPU-second | errors "
             "| steal |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
-            _server_row("scalebox", row.ours, row.spread_ours, row.per_cpu_ours),
-            _server_row("nginx", row.theirs, row.spread_theirs, row.per_cpu_theirs),
+            _server_row("scalebox", row.ours, row.rounds_ours),
+            _server_row("nginx", row.theirs, row.rounds_theirs),
             f"| **ours / nginx** | **{row.ratio:.1%}** | | | | "
             f"{'n/a' if row.cpu_ratio is None else f'{row.cpu_ratio:.1%}'} | | |",
             *_refills(row),
@@ -115,7 +126,10 @@ def _refills(row: Row) -> list[str]:
     return ["", " ".join(notes)] if notes else []
 
 
-def _server_row(name: str, result: Result, spread: float, per_cpu: float | None) -> str:
+def _server_row(name: str, result: Result, rounds: tuple[Result, ...]) -> str:
+    """`result`, the median of `rounds`, with the spread of their rates and their median answers per
+    CPU-second."""
+    spread, per_cpu = loadgen.spread(rounds), wrk_runs.median_per_cpu_second(rounds)
     rate = f"{result.ok_per_second:,.0f}" + (f" (±{spread * 50:.0f}%)" if spread else "")
     cpu = "n/a" if per_cpu is None else f"{per_cpu:,.0f}"
     return (

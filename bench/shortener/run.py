@@ -342,19 +342,7 @@ def _visits(bench: Bench, api_key: str, work_dir: Path) -> Visits:
 
 
 def _row(bench: Bench, case: str) -> Row:
-    mine, other = bench.ours.results[case], bench.theirs.results[case]
-    median = loadgen.median_latency_result if case == "half" else loadgen.median_result
-    return Row(
-        title=case,
-        ours=median(mine),
-        theirs=median(other),
-        spread_ours=loadgen.spread(mine),
-        spread_theirs=loadgen.spread(other),
-        per_cpu_ours=wrk_runs.median_per_cpu_second(mine),
-        per_cpu_theirs=wrk_runs.median_per_cpu_second(other),
-        rounds_ours=tuple(mine),
-        rounds_theirs=tuple(other),
-    )
+    return Row(case, tuple(bench.ours.results[case]), tuple(bench.theirs.results[case]))
 
 
 if __name__ == "__main__":
