@@ -227,6 +227,7 @@ class Context:
     workers: int
     analytics: str = "in-process"
     worker_priority: str = "idle"
+    worker_cgroup: bool = False  # the worker ran in a cgroup with cpu.idle (servers.make_idle_cgroup)
 
 
 def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> str:
@@ -250,12 +251,12 @@ def render_section(context: Context, peak: Row, half: Row, visits: Visits) -> st
             "batches to the SQLite event log (fsynced) and stored by "
             + (
                 "a `scalebox shortener worker` process beside the server, "
+                + ("under SCHED_IDLE (`chrt --idle 0`)" if idle else f"at nice {niceness}")
                 + (
-                    "under SCHED_IDLE (`chrt --idle 0`: it runs only on CPU the server and wrk leave)"
-                    if idle
-                    else f"at nice {niceness}"
+                    " in a cgroup with `cpu.idle` set: it runs only on CPU the server and wrk leave"
+                    if context.worker_cgroup
+                    else f", its session's scheduling group at nice {niceness}"
                 )
-                + f", its session's scheduling group at nice {niceness}"
                 + " (its CPU is not counted in the server's)"
                 if context.analytics == "worker"
                 else "the consumer inside the server's own process"

@@ -116,16 +116,20 @@ def main(argv: list[str]) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="scalebox-bench-shortener-"))
     started: list[Server] = []
     before = note_before(servers.REPO)  # before the server starts: the code it runs
+    separate_worker = args.analytics == "worker"
+    cgroup = (
+        servers.make_idle_cgroup(f"scalebox-bench-{os.getpid()}")
+        if separate_worker and args.worker_priority == "idle"
+        else None
+    )
     try:
         api_key = servers.make_api_key(work_dir)
         started.append(
-            servers.start_ours(
-                work_dir, separate_worker=args.analytics == "worker", serving_processes=args.workers
-            )
+            servers.start_ours(work_dir, separate_worker=separate_worker, serving_processes=args.workers)
         )
         servers.wait_ready(started[0])
         ours = Target(started[0])
-        worker = servers.start_worker(work_dir, args.worker_priority) if args.analytics == "worker" else None
+        worker = servers.start_worker(work_dir, args.worker_priority, cgroup) if separate_worker else None
         if worker is not None:
             started.append(worker)
         seeding = time.monotonic()
@@ -168,12 +172,15 @@ def main(argv: list[str]) -> int:
                 workers=args.workers,
                 analytics=args.analytics,
                 worker_priority=args.worker_priority,
+                worker_cgroup=cgroup is not None,
             )
             report.write_section(DOCS, report.render_section(context, peak, half, visits))
             print(f"wrote the Shortener section of {DOCS.relative_to(servers.REPO)}")
         return 0
     finally:
         processes.clean_up(started, work_dir, keep=args.keep)
+        if cgroup is not None:
+            servers.remove_cgroup(cgroup)
 
 
 @dataclass(frozen=True)
