@@ -228,9 +228,9 @@ def make_idle_cgroup(name: str) -> Path | None:
 
     The strongest form of "yield the CPU": a task outside it that wakes takes the core from the
     cgroup's at its wakeup, not at the end of a slice. A nice-19 autogroup still ran the worker out
-    its slice while the server waited (perf sched: the
-    server waited over 1 ms 53-82 times in 4 s at half rate with the worker at nice 19, 3-11 times
-    with it in this cgroup). Deployments get the same from systemd's `CPUWeight=idle`.
+    its slice while the server waited (perf sched: the server waited over 1 ms 53-82 times in 4 s
+    at half rate with the worker at nice 19, 3-11 times with it in this cgroup). Deployments get
+    the same from systemd's `CPUWeight=idle`.
     """
     for hierarchy in _cpu_hierarchies():
         cgroup = hierarchy / name
