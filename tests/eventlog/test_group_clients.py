@@ -111,7 +111,7 @@ class Ledger:
 
     def event(self, member: str, kind: str, partitions: list[int]) -> None:
         with self.lock:
-            self.history.append(f"{time.monotonic():.2f} {member} {kind} {sorted(partitions)}")
+            self._log(f"{member} {kind} {sorted(partitions)}")
             for partition in partitions:
                 holder = self.holders.get(partition)
                 if kind == "assign":
@@ -123,12 +123,16 @@ class Ledger:
 
     def note(self, text: str) -> None:
         with self.lock:
-            self.history.append(f"{time.monotonic():.2f} {text}")
+            self._log(text)
 
     def commit_refused(self, partition: int, offset: int, error: object) -> None:
         with self.lock:
-            self.history.append(f"{time.monotonic():.2f} commit of {partition}@{offset} refused: {error}")
+            self._log(f"commit of {partition}@{offset} refused: {error}")
             self.refused.add((partition, offset))
+
+    def _log(self, text: str) -> None:
+        """A line of history, stamped; the caller holds the lock."""
+        self.history.append(f"{time.monotonic():.2f} {text}")
 
     def consumed(self, member: str, partition: int, offset: int) -> None:
         with self.lock:
